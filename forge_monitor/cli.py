@@ -1,0 +1,154 @@
+"""The ``forge-monitor`` command (also ``python -m forge_monitor``).
+
+Exit codes: 0 nothing at or above ``--fail-on`` fired; 1 something did; 2 usage or input error
+(a missing path, an unreadable or unrecognized file named on the command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+def _jsonable(value):
+    """JSON has no NaN/inf: write them as strings so the output stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return _jsonable(value.item())
+    return value
+
+
+def run_summary(run) -> dict:
+    """One entry of the ``runs`` list of the JSON contract (DESIGN.md "The command line")."""
+    info, frame = run.info, run.frame
+    steps = frame["step"]
+    return {
+        "run_id": info.run_id,
+        "source": info.source,
+        "format": info.format,
+        "technique": info.technique,
+        "steps": {
+            "first": int(steps.min()) if len(steps) else None,
+            "last": int(steps.max()) if len(steps) else None,
+            "count": int(steps.nunique()),
+        },
+        "metrics": sorted(frame["metric"].unique().tolist()),
+        "skipped_lines": info.lines_skipped,
+        "restarts": [r.to_dict() for r in info.restarts],
+        "warnings": list(info.warnings),
+        # extensions of the contract
+        "platform": info.platform,
+        "training_mode": info.training_mode,
+        "hyperparameters": info.hyperparameters,
+        "recipe_path": info.recipe_path,
+        "lines_read": info.lines_read,
+        "skipped": [s.to_dict() for s in info.skipped],
+        "final_metrics": info.final_metrics,
+    }
+
+
+def _print_table(summaries: list[dict], alerts: list[dict], problems, out) -> None:
+    if summaries:
+        rows = [("run", "format", "technique", "steps", "metrics", "skipped", "restarts")]
+        for s in summaries:
+            st = s["steps"]
+            span = f"{st['first']}–{st['last']} ({st['count']})" if st["count"] else "none"
+            rows.append((s["run_id"], s["format"], s["technique"], span, str(len(s["metrics"])),
+                         str(s["skipped_lines"]), str(len(s["restarts"]))))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for index, row in enumerate(rows):
+            print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip(), file=out)
+            if index == 0:
+                print("  ".join("-" * w for w in widths), file=out)
+        for s in summaries:
+            for w in s["warnings"]:
+                print(f"note: {s['run_id']}: {w}", file=out)
+            for skipped in s["skipped"][:3]:
+                print(f"note: {s['run_id']}: line {skipped['line']} skipped: {skipped['reason']}", file=out)
+    for problem in problems:
+        print(f"skipped file: {problem}", file=out)
+    print(f"\n{len(summaries)} run(s), {len(alerts)} alert(s)", file=out)
+
+
+def cmd_scan(args) -> int:
+    from .ingest import load_definitions, load_paths
+
+    definitions = None
+    if args.metric_definitions:
+        try:
+            definitions = load_definitions(args.metric_definitions)
+        except ValueError as err:
+            print(f"forge-monitor: {err}", file=sys.stderr)
+            return 2
+    result = load_paths(args.paths, definitions=definitions)
+    summaries = [run_summary(run) for run in result.runs]
+    alerts: list[dict] = []  # detectors fill this (issue: detectors with remediations)
+    if args.json:
+        payload = {
+            "runs": summaries,
+            "alerts": alerts,
+            "problems": [{"path": p.path, "reason": p.reason} for p in result.problems],
+            "errors": [{"path": p.path, "reason": p.reason} for p in result.errors],
+        }
+        json.dump(_jsonable(payload), sys.stdout, indent=2)
+        print()
+    else:
+        _print_table(summaries, alerts, result.problems, sys.stdout)
+    for error in result.errors:
+        print(f"forge-monitor: {error}", file=sys.stderr)
+    if result.errors:
+        return 2
+    threshold = SEVERITIES.index(args.fail_on)
+    fired = any(SEVERITIES.index(a["severity"]) >= threshold for a in alerts)
+    return 1 if fired else 0
+
+
+def cmd_samples(args) -> int:
+    from .samples import write_samples
+
+    written = write_samples(Path(args.out))
+    print(f"wrote {len(written)} files under {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forge-monitor", description="Training-run monitor for LLM customization jobs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scan = sub.add_parser("scan", help="ingest runs and report them (and their alerts)")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories to search for runs")
+    scan.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
+    scan.add_argument("--fail-on", choices=SEVERITIES, default="warning",
+                      help="exit 1 when an alert at or above this severity fired (default: warning)")
+    scan.add_argument("--metric-definitions", metavar="FILE",
+                      help='SageMaker-style metric definitions for other text logs: [{"Name": ..., "Regex": ...}]')
+    scan.set_defaults(func=cmd_scan)
+
+    samples = sub.add_parser("samples", help="regenerate the bundled sample logs (seeded, deterministic)")
+    samples.add_argument("--out", default="sample_logs", help="output folder (default: sample_logs)")
+    samples.set_defaults(func=cmd_samples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

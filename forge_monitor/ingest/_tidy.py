@@ -1,0 +1,123 @@
+"""Shared last mile of every reader: records in file order -> the tidy frame.
+
+A reader emits *records* as a polars frame with columns ``seq`` (record number in file order),
+``line`` (1-based source line), ``step``, ``metric``, ``value``, ``wall_time``. This module applies
+the ingestion rules once, for every format:
+
+- a step that goes backwards is a restart from a checkpoint: the newest segment wins for the
+  overlapping steps (TensorBoard's "preemption"), and the regression is recorded;
+- a duplicated (step, metric) keeps the last value;
+- metric names are canonicalised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from ..schema import Restart, RunInfo, canonical_name, empty_frame, validate_frame
+
+RECORD_SCHEMA = {
+    "seq": pl.Int64,
+    "line": pl.Int64,
+    "step": pl.Int64,
+    "metric": pl.Utf8,
+    "value": pl.Float64,
+    "wall_time": pl.Float64,
+}
+
+
+def empty_records() -> pl.DataFrame:
+    return pl.DataFrame(schema=RECORD_SCHEMA)
+
+
+def records_from_lists(seq, line, step, metric, value, wall_time=None) -> pl.DataFrame:
+    n = len(seq)
+    return pl.DataFrame(
+        {
+            "seq": np.asarray(seq, dtype=np.int64),
+            "line": np.asarray(line, dtype=np.int64),
+            "step": np.asarray(step, dtype=np.int64),
+            "metric": pl.Series(metric, dtype=pl.Utf8),
+            "value": np.asarray(value, dtype=np.float64),
+            "wall_time": np.full(n, np.nan) if wall_time is None else np.asarray(wall_time, np.float64),
+        },
+        schema=RECORD_SCHEMA,
+    )
+
+
+def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
+    """Replace source keys by canonical names (one dictionary lookup per distinct key)."""
+    keys = records["metric"].unique().to_list()
+    mapping = {k: canonical_name(k) for k in keys if canonical_name(k) != k}
+    if not mapping:
+        return records
+    return records.with_columns(pl.col("metric").replace(mapping))
+
+
+def resolve_restarts(
+    records: pl.DataFrame, info: RunInfo, *, last_step: int | None = None
+) -> tuple[pl.DataFrame, int | None]:
+    """Drop rows superseded by a later segment; record each step regression in ``info``.
+
+    ``records`` are in file order. ``last_step`` is the last step read before them (incremental
+    reads), so a regression at the seam between two reads is seen too. Returns the records and the
+    lowest step a restart went back to (data read earlier at or after it is stale), or None.
+    """
+    if records.height == 0:
+        return records, None
+    row_steps = records["step"].to_numpy()
+    first_prev = row_steps[0] if last_step is None else last_step
+    if row_steps[0] >= first_prev and not (np.diff(row_steps) < 0).any():
+        return records, None  # the common case: no restart, no per-record work
+    per_record = (
+        records.group_by("seq", maintain_order=True)
+        .agg(pl.col("step").first(), pl.col("line").first())
+        .sort("seq")
+    )
+    steps = per_record["step"].to_numpy()
+    prev = np.empty_like(steps)
+    prev[0] = first_prev
+    prev[1:] = steps[:-1]
+    regress = steps < prev
+    lines = per_record["line"].to_numpy()
+    for i in np.flatnonzero(regress):
+        info.restarts.append(Restart(int(lines[i]), int(prev[i]), int(steps[i])))
+    segment = np.cumsum(regress)
+    n_seg = int(segment[-1]) + 1
+    never = np.iinfo(np.int64).max
+    starts = np.full(n_seg, never)
+    first_idx = np.concatenate([[0], np.flatnonzero(regress)])
+    starts[segment[first_idx]] = steps[first_idx]
+    # For every segment, the smallest start of any later segment: rows at or past it are stale.
+    later_min = np.concatenate([np.minimum.accumulate(starts[::-1])[::-1][1:], [never]])
+    limits = pl.DataFrame({"seq": per_record["seq"], "_limit": later_min[segment]})
+    kept = (
+        records.join(limits, on="seq", how="left", maintain_order="left")
+        .filter(pl.col("step") < pl.col("_limit"))
+        .drop("_limit")
+    )
+    return kept, int(steps[regress].min())
+
+
+def dedupe_sorted(records: pl.DataFrame) -> pl.DataFrame:
+    """Sort by (metric, step) keeping file order within ties, then keep the last of each tie."""
+    ordered = records.sort(["metric", "step"], maintain_order=True)
+    next_metric = pl.col("metric").shift(-1)
+    next_step = pl.col("step").shift(-1)
+    return ordered.filter(next_step.is_null() | (next_metric != pl.col("metric")) | (next_step != pl.col("step")))
+
+
+def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
+    """Canonical, restart-resolved records -> tidy pandas frame, one value per (metric, step)."""
+    tidy = dedupe_sorted(records).select(pl.lit(run_id).alias("run_id"), "step", "metric", "value", "wall_time")
+    return validate_frame(tidy.to_pandas(use_pyarrow_extension_array=False))
+
+
+def finalize(records: pl.DataFrame, info: RunInfo, *, last_step: int | None = None) -> pd.DataFrame:
+    """Records of one whole file in file order -> validated tidy pandas frame."""
+    if records.height == 0:
+        return empty_frame()
+    records, _ = resolve_restarts(canonicalise(records), info, last_step=last_step)
+    return to_tidy(records, info.run_id)

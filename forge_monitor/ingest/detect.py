@@ -1,0 +1,89 @@
+"""Format detection by content (the file name only settles TensorBoard and a few ties)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+SNIFF_BYTES = 1 << 20  # real logs can open with a long preamble before the first metric line
+
+# format -> how its bytes are consumed: appended lines, one whole document, or binary records
+FORMAT_KIND = {
+    "nova_progress": "lines",
+    "nova_pipe": "lines",
+    "verl": "lines",
+    "hf_console": "lines",
+    "llamafactory_jsonl": "lines",
+    "jsonl": "lines",
+    "bedrock_csv": "lines",
+    "csv": "lines",
+    "metric_definitions": "lines",
+    "hf_trainer_state": "document",
+    "tensorboard": "records",
+}
+
+UNRECOGNIZED = (
+    "unrecognized format — supply metric definitions (--metric-definitions FILE, "
+    'SageMaker form: [{"Name": "train_loss", "Regex": "loss: ([0-9.eE+-]+)"}])'
+)
+
+
+class FormatError(ValueError):
+    """A file that cannot be read as a training log; ``str()`` is the one-line reason."""
+
+
+_GLOBAL_STEP = re.compile(r"global_step[=:]\s*[0-9]")
+_PROGRESS_BAR = re.compile(r"(?:it/s|s/it), |reduced_train_loss=")
+_PIPE = re.compile(r"\| [A-Za-z_][\w/ ]*: ")
+_VERL = re.compile(r"(?:^|[\s)\]])step:\d+ - [\w/@.-]+:")
+_CONSOLE = re.compile(r"\{'(?:loss|eval_loss|reward|learning_rate|train_runtime|epoch)'|\{'[^{}]*'epoch': ")
+_CSV_STEP = re.compile(r"(?:^|,)\s*(?:step|global_step|step_number|iteration|iter|current_steps)\s*(?:,|$)")
+
+
+def is_tensorboard_name(path: Path) -> bool:
+    return "tfevents" in path.name
+
+
+def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
+    """Name the format of a file from its first bytes. Raises FormatError with the reason."""
+    if is_tensorboard_name(path):
+        return "tensorboard"
+    if not head:
+        raise FormatError("empty file (0 bytes)")
+    if b"\x00" in head[:8192]:
+        raise FormatError("binary data, not a text log")
+    text = head.decode("utf-8", errors="replace")
+    if text.count("\ufffd") > max(8, len(text) // 100):
+        raise FormatError("binary data, not a text log (not UTF-8 text)")
+    stripped = text.lstrip()
+    if not stripped:
+        raise FormatError("empty file (only whitespace)")
+    if path.name == "trainer_state.json" or (stripped.startswith("{") and '"log_history"' in text):
+        return "hf_trainer_state"
+    first_line = stripped.split("\n", 1)[0].strip()
+    if first_line.startswith("{") and first_line.endswith("}"):
+        try:
+            row = json.loads(first_line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict):
+            return "llamafactory_jsonl" if "current_steps" in row else "jsonl"
+    if "," in first_line and not first_line.startswith("[") and _CSV_STEP.search(first_line.lower()):
+        header = {c.strip().lower() for c in first_line.split(",")}
+        if "step_number" in header and header & {"training_loss", "validation_loss"}:
+            return "bedrock_csv"
+        return "csv"
+    if _VERL.search(text):
+        return "verl"
+    if _GLOBAL_STEP.search(text):
+        if _PIPE.search(text) and "Training epoch" in text:
+            return "nova_pipe"
+        if _PROGRESS_BAR.search(text):
+            return "nova_progress"
+        return "nova_pipe" if _PIPE.search(text) else "nova_progress"
+    if _CONSOLE.search(text):
+        return "hf_console"
+    if has_definitions:
+        return "metric_definitions"
+    raise FormatError(UNRECOGNIZED)

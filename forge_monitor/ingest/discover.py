@@ -1,0 +1,210 @@
+"""Finding runs in paths: a file is a run; a directory is searched for runs.
+
+- ``events.out.tfevents.*`` files in one directory are one run (one file per session, in name order);
+- HF output folders keep one ``trainer_state.json`` per ``checkpoint-N/``: the newest is the run;
+- a Bedrock / Forge job folder's ``step_wise_training_metrics.csv`` and ``validation_metrics.csv``
+  are one run;
+- any other ``.log``, ``.txt``, ``.out``, ``.jsonl``, ``.csv`` file whose content is a known format
+  (or that metric definitions match) is a run of its own.
+
+``run_id`` is the path relative to the directory searched (the file name for a file given alone).
+A recipe YAML next to the log fills in technique, training mode and hyperparameters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..recipes import RecipeError, find_adjacent_recipe, read_recipe, summarize_recipe
+from ..schema import RunInfo
+from . import nova
+from .detect import SNIFF_BYTES, FormatError, is_tensorboard_name, sniff
+from .metric_definitions import MetricDefinitions
+from .reader import LiveRun
+
+LOG_SUFFIXES = {".log", ".txt", ".out", ".jsonl", ".csv", ".json"}
+SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv", "site-packages"}
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_RL_METRICS = {"reward", "kl", "val_reward", "frac_reward_zero_std", "reward_std", "truncated_ratio"}
+
+
+@dataclass
+class RunSpec:
+    run_id: str
+    streams: list[list[Path]]
+    primary: Path
+
+
+@dataclass
+class FileProblem:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Run:
+    info: RunInfo
+    frame: pd.DataFrame
+    live: LiveRun = field(repr=False)
+
+
+@dataclass
+class LoadResult:
+    runs: list[Run] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)  # files skipped inside directories
+    errors: list[FileProblem] = field(default_factory=list)  # paths named by the user that failed
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(SNIFF_BYTES)
+
+
+def _walk(root: Path):
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).parts
+        if any(part in SKIP_DIRS or part.startswith(".") for part in rel[:-1]):
+            continue
+        if path.is_file() and not path.name.startswith("."):
+            yield path
+
+
+def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tuple[list[RunSpec], list[FileProblem]]:
+    """Search a directory for runs. Unusable candidate files are reported, not fatal."""
+    specs: list[RunSpec] = []
+    problems: list[FileProblem] = []
+    files = list(_walk(root))
+    def rel(path: Path) -> str:
+        # Relative to the folder searched; a run lying directly in it keeps the folder's name.
+        relative = path.relative_to(root)
+        return relative.as_posix() if len(relative.parts) > 1 else f"{root.resolve().name}/{relative.as_posix()}"
+
+    tb_dirs: dict[Path, list[Path]] = {}
+    states: dict[Path, list[tuple[int, Path]]] = {}
+    bedrock_train: list[Path] = []
+    bedrock_val: list[Path] = []
+    others: list[Path] = []
+    for path in files:
+        if is_tensorboard_name(path):
+            tb_dirs.setdefault(path.parent, []).append(path)
+        elif path.name == "trainer_state.json":
+            match = _CHECKPOINT.match(path.parent.name)
+            run_dir = path.parent.parent if match else path.parent
+            order = int(match.group(1)) if match else 1 << 62  # the output folder's own copy is newest
+            states.setdefault(run_dir, []).append((order, path))
+        elif path.name == "step_wise_training_metrics.csv":
+            bedrock_train.append(path)
+        elif path.name == "validation_metrics.csv":
+            bedrock_val.append(path)
+        elif path.suffix.lower() in LOG_SUFFIXES and path.suffix.lower() != ".json":
+            others.append(path)
+
+    for directory, event_files in tb_dirs.items():
+        specs.append(RunSpec(rel(directory) if directory != root else root.resolve().name, [sorted(event_files)], sorted(event_files)[0]))
+    for run_dir, found in states.items():
+        newest = max(found)[1]
+        specs.append(RunSpec(rel(newest), [[newest]], newest))
+    paired: set[Path] = set()
+    for train in bedrock_train:
+        job = train.parent.parent if train.parent.name == "training_artifacts" else train.parent
+        validation = [v for v in bedrock_val if job in v.parents]
+        paired.update(validation)
+        specs.append(RunSpec(rel(job) if job != root else root.resolve().name, [[train]] + [[v] for v in validation], train))
+    for alone in (v for v in bedrock_val if v not in paired):
+        specs.append(RunSpec(rel(alone), [[alone]], alone))
+    for path in others:
+        try:
+            sniff(path, _head(path), has_definitions=definitions is not None)
+        except (FormatError, OSError) as err:
+            problems.append(FileProblem(rel(path), str(err) if isinstance(err, FormatError) else err.strerror))
+            continue
+        specs.append(RunSpec(rel(path), [[path]], path))
+    specs.sort(key=lambda s: s.run_id)
+    return specs, problems
+
+
+def infer_details(info: RunInfo, frame: pd.DataFrame, primary: Path, formats: list[str]) -> None:
+    """Technique and platform from the recipe when there is one, else from the log itself."""
+    metrics = set(frame["metric"].unique()) if len(frame) else set()
+    if info.technique == "unknown":
+        if "rewards/margins" in metrics or "rewards/chosen" in metrics:
+            info.technique = "dpo"
+        elif metrics & {"critic/vf_loss", "loss/value_avg", "val/ratio"}:
+            info.technique = "ppo"
+        elif metrics & _RL_METRICS:
+            info.technique = "rft"
+        else:
+            hint = primary.as_posix().lower()
+            if re.search(r"cpt|pretrain|pre-train|continued", hint) or "token_count" in metrics:
+                info.technique = "cpt"
+            elif re.search(r"sft|fine-?tun|lora", hint):
+                info.technique = "sft"
+    if info.platform == "local":
+        if "verl" in formats and info.technique in ("rft", "ppo") and "critic/rewards/mean" in metrics:
+            info.platform = "smtj" if "val-score/rewards/mean@1" in metrics or "training/global_step" in metrics else "local"
+        if any(f in nova.FORMATS for f in formats):
+            try:
+                with open(primary, "r", encoding="utf-8", errors="replace") as handle:
+                    if nova.looks_like_hyperpod(handle.read(65536)):
+                        info.platform = "hyperpod"
+            except OSError:
+                pass
+
+
+def open_run(spec: RunSpec, *, definitions: MetricDefinitions | None = None) -> Run:
+    """Read a run for the first time (later reads: ``run.live.refresh()``). Raises FormatError."""
+    info = RunInfo(run_id=spec.run_id, source=str(spec.primary), format="")
+    recipe_dir = spec.primary.parent
+    recipe_path, warnings = find_adjacent_recipe(recipe_dir, spec.primary.stem)
+    info.warnings.extend(warnings)
+    if recipe_path is not None:
+        try:
+            summary = summarize_recipe(read_recipe(recipe_path))
+            info.recipe_path = str(recipe_path)
+            info.technique = summary["technique"]
+            info.training_mode = summary["training_mode"]
+            info.platform = summary["platform"] or info.platform
+            info.hyperparameters.update(summary["hyperparameters"])
+        except RecipeError as err:
+            info.warnings.append(str(err))
+    live = LiveRun(info, spec.streams, definitions=definitions)
+    live.refresh()
+    formats = sorted(set(live.formats.values()))
+    info.format = "+".join(formats)
+    frame = live.frame
+    infer_details(info, frame, spec.primary, formats)
+    return Run(info, frame, live)
+
+
+def load_paths(paths, *, definitions: MetricDefinitions | None = None) -> LoadResult:
+    """Load runs from files and directories as a user named them on the command line."""
+    result = LoadResult()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            result.errors.append(FileProblem(str(raw), "no such file or directory"))
+            continue
+        if path.is_dir():
+            specs, problems = find_runs(path, definitions=definitions)
+            result.problems.extend(FileProblem(f"{raw.rstrip('/')}/{p.path}", p.reason) for p in problems)
+            if not specs:
+                result.errors.append(FileProblem(str(raw), "no training runs found in this directory"))
+            for spec in specs:
+                try:
+                    result.runs.append(open_run(spec, definitions=definitions))
+                except FormatError as err:
+                    result.problems.append(FileProblem(f"{raw.rstrip('/')}/{spec.run_id}", str(err)))
+        else:
+            spec = RunSpec(path.as_posix(), [[path]], path)
+            try:
+                result.runs.append(open_run(spec, definitions=definitions))
+            except FormatError as err:
+                result.errors.append(FileProblem(str(raw), str(err)))
+    return result

@@ -1,0 +1,263 @@
+"""Reading a run's files, fully or incrementally (one code path: a full read is the first increment).
+
+``read_increment(path, cursor)`` returns only what was appended since ``cursor``: a file is re-read
+from the byte offset where the last read stopped, an incomplete last line (a writer mid-flush) is
+left for the next read, and a truncated, replaced or rewritten file is noticed and read again from
+the start, saying so. ``LiveRun`` keeps a run's frame up to date from such increments; the live
+dashboard and the ``stalled`` detector rest on it.
+
+User files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+
+from ..schema import RunInfo, empty_frame
+from . import hf, nova, tabular, tensorboard
+from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
+from .detect import FORMAT_KIND, SNIFF_BYTES, FormatError, sniff
+from .metric_definitions import MetricDefinitions, parse_with_definitions
+
+_HEAD_CHECK = 4096  # bytes compared to notice a file rewritten in place
+
+
+@dataclass(frozen=True)
+class FileCursor:
+    """Where the previous read of one file stopped."""
+
+    path: str
+    format: str
+    offset: int = 0  # bytes consumed (complete lines or records)
+    line: int = 1  # number of the next line
+    seq: int = 0  # next record number
+    last_step: int | None = None
+    device: int = 0
+    inode: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    head: bytes = b""
+    carry: dict = field(default_factory=dict)
+
+
+@dataclass
+class Increment:
+    records: pl.DataFrame  # canonical names, restarts within the increment resolved
+    cursor: FileCursor
+    reset: bool = False  # earlier data from this file is void (truncated / replaced / rewritten)
+    message: str | None = None
+    restart_from: int | None = None  # a restart went back to this step: older rows >= it are stale
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FormatError("file not found") from None
+    except OSError as err:
+        raise FormatError(f"cannot read: {err.strerror}") from None
+    if not path.is_file():
+        raise FormatError("not a regular file")
+    return st
+
+
+def _read_from(path: Path, offset: int, limit: int | None = None) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read() if limit is None else handle.read(limit)
+    except OSError as err:
+        raise FormatError(f"cannot read: {err.strerror}") from None
+
+
+def _parse_lines(fmt: str, text: str, info: RunInfo, cursor: FileCursor, carry: dict, definitions):
+    kwargs = dict(first_line=cursor.line, seq_start=cursor.seq)
+    if fmt in nova.FORMATS:
+        return nova.parse_text(text, info, **kwargs)
+    if fmt == "hf_console":
+        return hf.parse_console(text, info, carry=carry, **kwargs)
+    if fmt in ("jsonl", "llamafactory_jsonl"):
+        return tabular.parse_jsonl(text, info, carry=carry, **kwargs)
+    if fmt in ("csv", "bedrock_csv"):
+        return tabular.parse_csv(text, info, carry=carry, **kwargs)
+    if fmt == "metric_definitions":
+        return parse_with_definitions(text, info, definitions, carry=carry, **kwargs)
+    raise AssertionError(f"no line parser for {fmt}")
+
+
+def read_increment(
+    path: str | Path,
+    cursor: FileCursor | None,
+    info: RunInfo,
+    *,
+    definitions: MetricDefinitions | None = None,
+    last_step: int | None = None,
+) -> Increment:
+    """Read what ``path`` gained since ``cursor`` (everything when ``cursor`` is None).
+
+    ``last_step`` seeds restart detection for the first read of a file that continues a stream
+    (TensorBoard writes a new event file per session). Raises FormatError for unusable files.
+    """
+    path = Path(path)
+    st = _stat(path)
+    reset, message = False, None
+    if cursor is not None:
+        if (st.st_dev, st.st_ino) != (cursor.device, cursor.inode):
+            reset, message = True, f"{path.name} was replaced; read again from the start"
+        elif st.st_size < cursor.offset:
+            reset, message = True, f"{path.name} was truncated; read again from the start"
+        elif cursor.head and _read_from(path, 0, len(cursor.head)) != cursor.head:
+            reset, message = True, f"{path.name} was rewritten; read again from the start"
+        if reset:
+            cursor = None
+    if cursor is None:
+        head = _read_from(path, 0, SNIFF_BYTES) if not path.name.startswith("events.out") else b""
+        fmt = sniff(path, head, has_definitions=definitions is not None)
+        cursor = FileCursor(str(path), fmt, device=st.st_dev, inode=st.st_ino)
+    else:
+        last_step = cursor.last_step
+    kind = FORMAT_KIND[cursor.format]
+    carry = dict(cursor.carry)
+
+    if kind == "document":
+        if cursor.offset and (st.st_size, st.st_mtime_ns) == (cursor.size, cursor.mtime_ns):
+            return Increment(empty_records(), cursor)
+        data = _read_from(path, 0)
+        records = hf.parse_trainer_state(data, info)
+        new_cursor = replace(cursor, offset=len(data), size=st.st_size, mtime_ns=st.st_mtime_ns)
+        # A rewritten document replaces what was read before; that is normal, not worth a message.
+        return _finish(records, info, new_cursor, reset=reset or cursor.offset > 0, message=message, last_step=None)
+
+    data = _read_from(path, cursor.offset)
+    if kind == "records":
+        records, used = tensorboard.parse_events(data, info, offset=cursor.offset, seq_start=cursor.seq)
+        consumed_lines = 0
+    else:
+        used = data.rfind(b"\n") + 1  # an incomplete last line stays for the next read
+        text = data[:used].decode("utf-8", errors="replace")
+        records = _parse_lines(cursor.format, text, info, cursor, carry, definitions) if used else empty_records()
+        consumed_lines = text.count("\n")
+    head = cursor.head
+    if len(head) < _HEAD_CHECK and used:
+        head = _read_from(path, 0, min(_HEAD_CHECK, cursor.offset + used))
+    new_cursor = replace(
+        cursor,
+        offset=cursor.offset + used,
+        line=cursor.line + consumed_lines,
+        seq=(int(records["seq"].max()) + 1) if records.height else cursor.seq,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        head=head,
+        carry=carry,
+    )
+    return _finish(records, info, new_cursor, reset=reset, message=message, last_step=last_step)
+
+
+def _finish(records, info, cursor, *, reset, message, last_step) -> Increment:
+    if records.height == 0:
+        return Increment(records, cursor, reset, message)
+    records, restart_from = resolve_restarts(canonicalise(records), info, last_step=last_step)
+    if records.height:
+        cursor = replace(cursor, last_step=int(records["step"][-1]))
+    return Increment(records, cursor, reset, message, restart_from)
+
+
+class LiveRun:
+    """A run kept up to date from its files. ``refresh()`` reads only what was appended.
+
+    A run is one or more *streams*; a stream is a sequence of files read as one step sequence
+    (TensorBoard's one-file-per-session), and streams are merged (Bedrock's training and
+    validation CSVs).
+    """
+
+    def __init__(self, info: RunInfo, streams: list[list[Path]], *, definitions: MetricDefinitions | None = None):
+        self.info = info
+        self.streams = [[Path(p) for p in stream] for stream in streams]
+        self.definitions = definitions
+        self._cursors: dict[Path, FileCursor | None] = {p: None for s in self.streams for p in s}
+        self._chunks: list[list[pd.DataFrame]] = [[] for _ in self.streams]
+        self._frame: pd.DataFrame | None = None
+        self.last_new_data: float | None = None  # time.time() of the last refresh that added rows
+        self.formats: dict[Path, str] = {}
+
+    def refresh(self) -> list[str]:
+        """Read what every file gained. Returns messages for the user (truncation, replacement)."""
+        messages: list[str] = []
+        added = 0
+        for index in range(len(self.streams)):
+            added += self._refresh_stream(index, messages)
+        if added:
+            self._frame = None
+            self.last_new_data = time.time()
+        return messages
+
+    def _refresh_stream(self, index: int, messages: list[str]) -> int:
+        stream = self.streams[index]
+        last_step, added = None, 0
+        for position, path in enumerate(stream):
+            cursor = self._cursors[path]
+            increment = read_increment(
+                path, cursor, self.info, definitions=self.definitions,
+                last_step=last_step if cursor is None else None,
+            )
+            self._cursors[path] = increment.cursor
+            self.formats[path] = increment.cursor.format
+            if increment.cursor.last_step is not None:
+                last_step = increment.cursor.last_step
+            if increment.message:
+                messages.append(increment.message)
+                self.info.warnings.append(increment.message)
+            if increment.reset:
+                self._frame = None
+                self._chunks[index] = []
+                if len(stream) > 1:
+                    # Simplest correct answer to one rewritten file of several: read them all again.
+                    for other in stream:
+                        self._cursors[other] = None
+                    return 1 + self._refresh_stream(index, messages)
+            added += self._merge(index, increment)
+        return added
+
+    def _merge(self, index: int, increment: Increment) -> int:
+        """Add an increment to a stream: a restart drops stale rows, a repeated step keeps the last."""
+        chunks = self._chunks[index]
+        if increment.restart_from is not None:
+            limit = increment.restart_from
+            chunks[:] = [c[c["step"] < limit] if len(c) and c["step"].max() >= limit else c for c in chunks]
+            self._frame = None
+        if increment.records.height == 0:
+            return 0
+        new = to_tidy(increment.records, self.info.run_id)
+        first = int(new["step"].min())
+        keys = None
+        for i, chunk in enumerate(chunks):
+            if len(chunk) and chunk["step"].max() >= first:  # only the tail chunk, in practice
+                keys = keys if keys is not None else set(zip(new["metric"], new["step"].tolist()))
+                fresh = [(m, s) not in keys for m, s in zip(chunk["metric"], chunk["step"].tolist())]
+                chunks[i] = chunk[fresh]
+        chunks.append(new)
+        return len(new)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            parts = [c for chunks in self._chunks for c in chunks if len(c)]
+            if not parts:
+                self._frame = empty_frame()
+            elif len(parts) == 1:
+                self._frame = parts[0]
+            else:
+                merged = pd.concat(parts, ignore_index=True)
+                merged = merged.drop_duplicates(["metric", "step"], keep="last")
+                self._frame = merged.sort_values(["metric", "step"], kind="stable", ignore_index=True)
+        return self._frame
+
+    @property
+    def cursors(self) -> dict[Path, FileCursor | None]:
+        return dict(self._cursors)

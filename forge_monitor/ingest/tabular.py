@@ -1,0 +1,202 @@
+"""Row-per-step tables: generic JSONL and CSV, LLaMA-Factory ``trainer_log.jsonl``, and the Bedrock /
+Nova Forge ``step_wise_training_metrics.csv`` / ``validation_metrics.csv``.
+
+JSONL goes through polars' reader in one call (the fast path); one ``NaN`` token, a non-JSON line or
+a type change makes every fast reader reject the whole file, so then each line is parsed on its own
+and a bad line is skipped, counted and explained. CSV is read as text columns and cast per column,
+so a bad cell costs that cell only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import polars as pl
+
+from ..schema import RunInfo
+from ._tidy import RECORD_SCHEMA, empty_records
+
+STEP_KEYS = (
+    "step", "global_step", "current_steps", "step_number", "_step", "iteration", "iter",
+    "trainer/global_step", "train/global_step", "training/global_step",
+)
+# Bookkeeping columns: known, not metrics. total_steps is kept as a hyperparameter.
+_BOOKKEEPING = {"total_steps", "percentage", "elapsed_time", "remaining_time", "timestamp", "time", "_timestamp", "_runtime"}
+_LONG_FORM = ("metric", "value")
+
+
+def find_step_key(columns) -> str | None:
+    for key in STEP_KEYS:
+        if key in columns:
+            return key
+    return None
+
+
+def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: int, seq_start: int, carry: dict) -> pl.DataFrame:
+    """Wide rows -> records. Rows without a usable step are skipped with their line number."""
+    table = table.with_row_index("_row").with_columns(
+        (pl.col("_row").cast(pl.Int64) + first_line).alias("line"),
+        (pl.col("_row").cast(pl.Int64) + seq_start).alias("seq"),
+    )
+    if step_key is None:
+        ordinal = carry.get("ordinal", 0)
+        table = table.with_columns((pl.col("_row").cast(pl.Int64) + ordinal + 1).alias("step"))
+        carry["ordinal"] = ordinal + table.height
+        if not carry.get("warned_no_step"):
+            info.warnings.append(f"no step column (looked for {', '.join(STEP_KEYS[:5])}, ...): steps are row numbers")
+            carry["warned_no_step"] = True
+    else:
+        stepf = table[step_key].cast(pl.Float64, strict=False)
+        table = table.with_columns(stepf.alias("_stepf"))
+        bad = table.filter(pl.col("_stepf").is_null() | ~pl.col("_stepf").is_finite())
+        for line in bad["line"].to_list():
+            info.skip(line, f"row has no numeric {step_key!r}")
+        table = table.filter(pl.col("_stepf").is_not_null() & pl.col("_stepf").is_finite()).with_columns(
+            pl.col("_stepf").round(0).cast(pl.Int64).alias("step")
+        )
+    if "total_steps" in table.columns and table.height:
+        total = table["total_steps"].cast(pl.Float64, strict=False).drop_nulls()
+        if len(total):
+            info.hyperparameters.setdefault("max_steps", int(total[-1]))
+    skip = {step_key, "_row", "_stepf", "line", "seq", "step", *_BOOKKEEPING}
+    value_columns = []
+    for name, dtype in table.schema.items():
+        if name in skip:
+            continue
+        if dtype.is_numeric() or dtype == pl.Null:
+            value_columns.append(pl.col(name).cast(pl.Float64).alias(name))
+        elif dtype == pl.Utf8:
+            value_columns.append(pl.col(name).cast(pl.Float64, strict=False).alias(name))
+    if not value_columns:
+        return empty_records()
+    wide = table.select("seq", "line", "step", *value_columns)
+    return (
+        wide.unpivot(index=["seq", "line", "step"], variable_name="metric", value_name="value")
+        .filter(pl.col("value").is_not_null())
+        .with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
+        .sort("seq", maintain_order=True)
+        .select(list(RECORD_SCHEMA))
+        .cast(RECORD_SCHEMA)
+    )
+
+
+def _json_lines_slow(text: str, info: RunInfo, first_line: int) -> tuple[list[dict], list[int]]:
+    rows: list[dict] = []
+    lines: list[int] = []
+    for offset, raw in enumerate(text.split("\n")):
+        raw = raw.strip()
+        if not raw:
+            continue
+        line = first_line + offset
+        try:
+            row = json.loads(raw)  # accepts NaN / Infinity, unlike the fast readers
+        except json.JSONDecodeError as err:
+            info.skip(line, f"not valid JSON ({err.msg})", raw)
+            continue
+        if not isinstance(row, dict):
+            info.skip(line, "JSON line is not an object", raw)
+            continue
+        flat = {}
+        for key, value in row.items():
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)) or value is None:
+                flat[key] = float(value) if value is not None else math.nan
+            elif isinstance(value, str):
+                flat[key] = value
+        rows.append(flat)
+        lines.append(line)
+    return rows, lines
+
+
+def parse_jsonl(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> pl.DataFrame:
+    """Parse complete JSON lines. Blank lines are allowed and keep line numbers right."""
+    n_lines = text.count("\n")
+    info.lines_read += n_lines
+    if not text.strip():
+        return empty_records()
+    table = None
+    if "\n\n" not in text and not text.startswith("\n"):
+        try:
+            table = pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None)
+        except Exception:  # polars rejects the whole file on one bad line; fall back per line
+            table = None
+    if table is not None:
+        line_numbers = None
+    else:
+        rows, line_numbers = _json_lines_slow(text, info, first_line)
+        if not rows:
+            return empty_records()
+        table = pl.DataFrame(rows, infer_schema_length=None, strict=False)
+    if "metric" in table.columns and "value" in table.columns:
+        return _long_form(table, info, first_line, seq_start, line_numbers)
+    step_key = carry.setdefault("step_key", find_step_key(table.columns))
+    records = _melt(table, step_key, info, first_line, seq_start, carry)
+    if line_numbers is not None and records.height:
+        # Skipped lines shift row numbers: map row index back to the real line number.
+        actual = pl.Series("actual", np.asarray(line_numbers, dtype=np.int64))
+        records = records.with_columns(actual.gather(pl.col("line") - first_line).alias("line"))
+    return records
+
+
+def _long_form(table: pl.DataFrame, info, first_line, seq_start, line_numbers) -> pl.DataFrame:
+    """``{"step": 3, "metric": "loss", "value": 0.5}`` lines: already tidy."""
+    step_key = find_step_key(table.columns)
+    if step_key is None:
+        info.warnings.append("long-form JSONL without a step key")
+        return empty_records()
+    lines = np.arange(first_line, first_line + table.height) if line_numbers is None else np.asarray(line_numbers)
+    table = table.with_columns(
+        pl.Series("line", lines, dtype=pl.Int64),
+        pl.Series("seq", np.arange(seq_start, seq_start + table.height), dtype=pl.Int64),
+        pl.col(step_key).cast(pl.Float64, strict=False).alias("_stepf"),
+        pl.col("value").cast(pl.Float64, strict=False),
+        pl.col("metric").cast(pl.Utf8),
+    )
+    for line in table.filter(pl.col("_stepf").is_null())["line"].to_list():
+        info.skip(line, f"row has no numeric {step_key!r}")
+    return (
+        table.filter(pl.col("_stepf").is_not_null() & pl.col("metric").is_not_null())
+        .with_columns(pl.col("_stepf").round(0).cast(pl.Int64).alias("step"), pl.lit(None, dtype=pl.Float64).alias("wall_time"))
+        .select(list(RECORD_SCHEMA))
+        .cast(RECORD_SCHEMA)
+    )
+
+
+def parse_csv(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> pl.DataFrame:
+    """Parse complete CSV lines. The header is remembered in ``carry`` for the next read."""
+    body_first = first_line
+    if "header" not in carry:
+        header, _, text = text.partition("\n")
+        carry["header"] = header.strip("\r")
+        info.lines_read += 1
+        body_first = first_line + 1
+    info.lines_read += text.count("\n")
+    if not text.strip():
+        return empty_records()
+    header = carry["header"]
+    try:
+        table = pl.read_csv(
+            io.StringIO(header + "\n" + text), infer_schema=False, truncate_ragged_lines=True
+        )
+    except Exception as err:  # a CSV so broken that no row can be trusted
+        info.warnings.append(f"CSV could not be parsed: {err}")
+        return empty_records()
+    names = {c: c.strip() for c in table.columns}
+    table = table.rename(names)
+    if "validation_loss" in table.columns and "perplexity" in table.columns:
+        table = table.rename({"perplexity": "validation_perplexity"})  # -> eval:perplexity
+    # A non-empty cell that is not a number is a bad cell: counted, the rest of its row kept.
+    bad_cells = 0
+    for name in table.columns:
+        filled = table[name].is_not_null() & (table[name].str.strip_chars() != "")
+        numeric = table[name].cast(pl.Float64, strict=False).is_not_null()
+        if int(numeric.sum()) * 2 >= int(filled.sum()):  # a numeric column, not a text column
+            bad_cells += int((filled & ~numeric).sum())
+    if bad_cells:
+        info.warnings.append(f"{bad_cells} non-numeric CSV cells were ignored")
+    step_key = carry.setdefault("step_key", find_step_key(table.columns))
+    return _melt(table, step_key, info, body_first, seq_start, carry)

@@ -1,0 +1,95 @@
+"""TensorBoard event files (``events.out.tfevents.*``), every point, both scalar encodings.
+
+TensorBoard's own loaders keep 10,000 scalars per tag by reservoir sampling unless told otherwise,
+and compute CRCs in pure Python; ``tbparse`` misses TF2-style tensor scalars. Event files are a
+plain TFRecord framing (u64 length, u32 length-CRC, payload, u32 payload-CRC) around ``Event``
+protos, so this module walks the framing itself (measured ~6x faster than EventAccumulator in
+``reference/stack-notes.md``) and decodes with the protos that tensorboardX ships. Reading stops
+at the last complete record: a file still being written is resumed from that byte offset.
+
+Tags follow HF's ``rewrite_logs``: ``train/loss`` -> ``loss``, ``eval/loss`` -> ``eval_loss``;
+then the usual canonical mapping applies.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ..schema import RunInfo
+from ._tidy import empty_records, records_from_lists
+
+_FLOAT_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16}  # DT_FLOAT, DT_DOUBLE, DT_HALF
+
+
+def _scalar(value) -> float | None:
+    kind = value.WhichOneof("value")
+    if kind == "simple_value":
+        return float(value.simple_value)
+    if kind != "tensor":
+        return None
+    tensor = value.tensor
+    if value.metadata.plugin_data.plugin_name not in ("", "scalars"):
+        return None
+    if tensor.tensor_shape.dim and any(d.size != 1 for d in tensor.tensor_shape.dim):
+        return None
+    if tensor.float_val:
+        return float(tensor.float_val[0])
+    if tensor.double_val:
+        return float(tensor.double_val[0])
+    if tensor.tensor_content and tensor.dtype in _FLOAT_DTYPES:
+        return float(np.frombuffer(tensor.tensor_content, dtype=_FLOAT_DTYPES[tensor.dtype])[0])
+    if tensor.int64_val:
+        return float(tensor.int64_val[0])
+    if tensor.int_val:
+        return float(tensor.int_val[0])
+    return None
+
+
+def tag_to_key(tag: str) -> str:
+    if tag.startswith("train/"):
+        return tag[len("train/"):]
+    if tag.startswith("eval/"):
+        return "eval_" + tag[len("eval/"):]
+    return tag
+
+
+def parse_events(data: bytes, info: RunInfo, *, offset: int = 0, seq_start: int = 0) -> tuple[object, int]:
+    """Decode complete records of ``data`` (the bytes from ``offset`` on). Returns (records, bytes used)."""
+    from tensorboardX.proto import event_pb2  # lazily: importing forge_monitor stays light
+
+    seq, line, step, metric, value, wall = [], [], [], [], [], []
+    pos = 0
+    record_no = seq_start
+    size = len(data)
+    while pos + 12 <= size:
+        (length,) = struct.unpack_from("<Q", data, pos)
+        start = pos + 12
+        end = start + length + 4
+        if end > size:
+            break  # the writer has not finished this record yet
+        record_no += 1
+        try:
+            event = event_pb2.Event.FromString(data[start:start + length])
+        except Exception:  # a damaged record: skip it, keep the framing
+            info.skip(record_no, f"event record at byte {offset + pos} does not decode")
+            pos = end
+            continue
+        pos = end
+        if not event.HasField("summary"):
+            continue
+        for item in event.summary.value:
+            scalar = _scalar(item)
+            if scalar is None:
+                continue
+            seq.append(record_no)
+            line.append(record_no)
+            step.append(int(event.step))
+            metric.append(tag_to_key(item.tag))
+            value.append(scalar)
+            wall.append(event.wall_time)
+    info.lines_read += record_no - seq_start
+    if not seq:
+        return empty_records(), pos
+    return records_from_lists(seq, line, step, metric, value, wall), pos

@@ -1,0 +1,254 @@
+"""The tidy-frame contract every source produces, the canonical metric names, and RunInfo.
+
+One row per (run, metric, step)::
+
+    run_id: str  step: int64  metric: str  value: float64  wall_time: float64
+
+NaN and +-inf in ``value`` are kept: they are evidence, not noise. ``wall_time`` is seconds since
+the epoch when the source records it, else NaN.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+COLUMNS: tuple[str, ...] = ("run_id", "step", "metric", "value", "wall_time")
+
+# Canonical name -> one-line meaning. Detectors and pages speak only these (plus ``eval:<name>``).
+CANONICAL_METRICS: dict[str, str] = {
+    "train_loss": "training loss",
+    "val_loss": "validation / eval loss",
+    "learning_rate": "learning rate",
+    "grad_norm": "gradient norm",
+    "epoch": "(fractional) epoch",
+    "reward": "mean training reward",
+    "reward_std": "reward spread within groups / batch",
+    "frac_reward_zero_std": "share of prompts whose samples all scored the same",
+    "val_reward": "held-out reward / score",
+    "kl": "KL to the reference policy",
+    "approx_kl": "KL between consecutive policies (update size)",
+    "entropy": "policy entropy",
+    "response_length": "mean completion length",
+    "truncated_ratio": "share of completions cut at max length",
+    "clip_fraction": "PPO ratio clip fraction",
+    "policy_loss": "policy-gradient loss",
+    "throughput": "samples (or tokens) per second",
+    "step_time": "seconds per step",
+}
+
+EVAL_PREFIX = "eval:"
+
+# Source key -> canonical name. Keys are matched exactly first, then case-insensitively.
+SOURCE_KEY_MAP: dict[str, str] = {
+    # training loss
+    "loss": "train_loss",
+    "train_loss": "train_loss",
+    "reduced_train_loss": "train_loss",
+    "train/loss": "train_loss",
+    "training_loss": "train_loss",
+    "trl": "train_loss",
+    # validation loss
+    "eval_loss": "val_loss",
+    "eval/loss": "val_loss",
+    "val_loss": "val_loss",
+    "validation_loss": "val_loss",
+    "val/loss": "val_loss",
+    "tel": "val_loss",
+    # learning rate
+    "learning_rate": "learning_rate",
+    "lr": "learning_rate",
+    "actor/lr": "learning_rate",
+    "train/learning_rate": "learning_rate",
+    # gradient norm
+    "grad_norm": "grad_norm",
+    "actor/grad_norm": "grad_norm",
+    "norm": "grad_norm",
+    "train/grad_norm": "grad_norm",
+    # epoch
+    "epoch": "epoch",
+    "training/epoch": "epoch",
+    "train/epoch": "epoch",
+    "epoch_number": "epoch",
+    # reward
+    "reward": "reward",
+    "train_rm_score": "reward",
+    "critic/rewards/mean": "reward",
+    "env/reward_mean": "reward",
+    "train/reward": "reward",
+    "objective/scores": "reward",
+    "reward_std": "reward_std",
+    "env/reward_std": "reward_std",
+    "train/reward_std": "reward_std",
+    "frac_reward_zero_std": "frac_reward_zero_std",
+    "train/frac_reward_zero_std": "frac_reward_zero_std",
+    "val-score/rewards/mean@1": "val_reward",
+    "eval_reward": "val_reward",
+    "eval/reward": "val_reward",
+    # KL
+    "kl": "kl",
+    "objective/kl": "kl",
+    "actor/kl_loss": "kl",
+    "KL_ref": "kl",
+    "train/kl": "kl",
+    "actor/ppo_kl": "approx_kl",
+    "policy/approxkl_avg": "approx_kl",
+    "ppo/policy/approxkl": "approx_kl",
+    # entropy
+    "entropy": "entropy",
+    "ent": "entropy",
+    "actor/entropy": "entropy",
+    "objective/entropy": "entropy",
+    "train/entropy": "entropy",
+    # lengths
+    "completion_length": "response_length",
+    "completions/mean_length": "response_length",
+    "response_length/mean": "response_length",
+    "train/completions/mean_length": "response_length",
+    "completions/clipped_ratio": "truncated_ratio",
+    "response_length/clip_ratio": "truncated_ratio",
+    "train/completions/clipped_ratio": "truncated_ratio",
+    # PPO
+    "clipfrac": "clip_fraction",
+    "actor/pg_clipfrac": "clip_fraction",
+    "policy/clipfrac_avg": "clip_fraction",
+    "actor/pg_loss": "policy_loss",
+    "loss/policy_avg": "policy_loss",
+    # speed
+    "samples/sec": "throughput",
+    "perf/throughput": "throughput",
+    "train_step_timing in s": "step_time",
+    "perf/time_per_step": "step_time",
+    "step_time": "step_time",
+}
+
+# Eval keys that are timing, not quality: kept under their own names so they never look like a
+# general-capability benchmark to the `forgetting` detector.
+_EVAL_TIMING = {"runtime", "samples_per_second", "steps_per_second"}
+
+_LOWER_MAP = {k.lower(): v for k, v in SOURCE_KEY_MAP.items()}
+_EVAL_KEY = re.compile(r"^(?:eval_|eval/|val_|val/|validation_)(.+)$")
+
+
+def canonical_name(key: str) -> str:
+    """Map a source's metric key to its canonical name, or return the key unchanged.
+
+    ``eval_accuracy`` -> ``eval:accuracy``; timing keys such as ``eval_runtime`` stay as they are.
+    """
+    key = key.strip()
+    if key in SOURCE_KEY_MAP:
+        return SOURCE_KEY_MAP[key]
+    lowered = key.lower()
+    if lowered in _LOWER_MAP:
+        return _LOWER_MAP[lowered]
+    match = _EVAL_KEY.match(key)
+    if match and match.group(1) not in _EVAL_TIMING:
+        return EVAL_PREFIX + match.group(1)
+    return key
+
+
+def empty_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": pd.Series([], dtype=object),
+            "step": pd.Series([], dtype="int64"),
+            "metric": pd.Series([], dtype=object),
+            "value": pd.Series([], dtype="float64"),
+            "wall_time": pd.Series([], dtype="float64"),
+        }
+    )
+
+
+def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check the tidy-frame contract once, where data enters. Returns the frame; raises ValueError.
+
+    The message lists every problem found, so a new ingestor is fixed in one pass.
+    """
+    problems: list[str] = []
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"tidy frame is missing columns {missing}; expected {list(COLUMNS)}")
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    if extra:
+        problems.append(f"unexpected columns {extra}")
+    if frame["step"].dtype != np.int64:
+        problems.append(f"step must be int64, got {frame['step'].dtype}")
+    for col in ("value", "wall_time"):
+        if frame[col].dtype != np.float64:
+            problems.append(f"{col} must be float64, got {frame[col].dtype}")
+    for col in ("run_id", "metric"):
+        if not (pd.api.types.is_string_dtype(frame[col]) or frame[col].dtype == object):
+            problems.append(f"{col} must hold strings, got {frame[col].dtype}")
+        elif frame[col].isna().any():
+            problems.append(f"{col} has {int(frame[col].isna().sum())} missing values")
+    if not problems and frame.duplicated(["run_id", "metric", "step"]).any():
+        n = int(frame.duplicated(["run_id", "metric", "step"]).sum())
+        problems.append(f"{n} duplicated (run_id, metric, step) rows; a step must keep one value")
+    if problems:
+        raise ValueError("invalid tidy frame: " + "; ".join(problems))
+    return frame
+
+
+TECHNIQUES = ("cpt", "sft", "rft", "dpo", "ppo", "unknown")
+PLATFORMS = ("smtj", "hyperpod", "serverless", "local")
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    """A record that could not be used, with where it was and why."""
+
+    line: int  # 1-based line (or record) number in the source
+    reason: str
+    text: str = ""  # the first characters of the record, for the UI
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A step regression: the run was resumed from a checkpoint at ``to_step``."""
+
+    line: int
+    from_step: int
+    to_step: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MAX_SKIPPED_KEPT = 200  # keep examples, count them all
+
+
+@dataclass
+class RunInfo:
+    """What is known about a run besides its metrics."""
+
+    run_id: str
+    source: str
+    format: str
+    technique: str = "unknown"
+    platform: str = "local"
+    training_mode: str | None = None  # "lora" / "full" when known
+    hyperparameters: dict = field(default_factory=dict)
+    recipe_path: str | None = None
+    lines_read: int = 0
+    lines_skipped: int = 0
+    skipped: list[SkippedLine] = field(default_factory=list)
+    restarts: list[Restart] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    final_metrics: dict = field(default_factory=dict)
+
+    def skip(self, line: int, reason: str, text: str = "") -> None:
+        self.lines_skipped += 1
+        if len(self.skipped) < MAX_SKIPPED_KEPT:
+            self.skipped.append(SkippedLine(line, reason, text[:120]))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["skipped"] = [s.to_dict() for s in self.skipped]
+        out["restarts"] = [r.to_dict() for r in self.restarts]
+        return out
