@@ -347,6 +347,6 @@ def write_samples(folder: Path) -> list[Path]:
     for rel, text in build_all().items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(text.encode("utf-8"))  # byte for byte: tqdm's carriage returns included
         written.append(path)
     return written

@@ -1,6 +1,7 @@
 """Finding runs in paths: a file is a run; a directory is searched for runs.
 
-- ``events.out.tfevents.*`` files in one directory are one run (one file per session, in name order);
+- ``events.out.tfevents.*`` files in one directory are one run (files merged in name order; a step
+  written twice keeps the newer file's value);
 - HF output folders keep one ``trainer_state.json`` per ``checkpoint-N/``: the newest is the run;
 - a Bedrock / Forge job folder's ``step_wise_training_metrics.csv`` and ``validation_metrics.csv``
   are one run;
@@ -84,7 +85,9 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tu
     def rel(path: Path) -> str:
         # Relative to the folder searched; a run lying directly in it keeps the folder's name.
         relative = path.relative_to(root)
-        return relative.as_posix() if len(relative.parts) > 1 else f"{root.resolve().name}/{relative.as_posix()}"
+        if len(relative.parts) > 1 or path.is_dir():
+            return relative.as_posix()
+        return f"{root.resolve().name}/{relative.as_posix()}"
 
     tb_dirs: dict[Path, list[Path]] = {}
     states: dict[Path, list[tuple[int, Path]]] = {}
@@ -107,7 +110,10 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tu
             others.append(path)
 
     for directory, event_files in tb_dirs.items():
-        specs.append(RunSpec(rel(directory) if directory != root else root.resolve().name, [sorted(event_files)], sorted(event_files)[0]))
+                # One stream per event file: files of one folder may hold different tags (a step that looks
+        # like a regression across files is not a restart); a step logged twice keeps the newer file.
+        ordered = sorted(event_files)
+        specs.append(RunSpec(rel(directory) if directory != root else root.resolve().name, [[f] for f in ordered], ordered[0]))
     for run_dir, found in states.items():
         newest = max(found)[1]
         specs.append(RunSpec(rel(newest), [[newest]], newest))

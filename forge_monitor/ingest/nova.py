@@ -28,7 +28,7 @@ from ._tidy import RECORD_SCHEMA, empty_records
 FORMATS = ("nova_progress", "nova_pipe", "verl")
 
 _ANSI = r"(?:\x1b|\\033|\\x1b|\\u001b)\[[0-9;]*m"
-_STEP = r"global_step[=:]\s*([0-9.eE+-]+)|(?:^|[\s)\]])step:\s*(\d+)"
+_STEP = r"global_step[=:]\s*([^\s,|\]]+)|(?:^|[\s)\]])step:\s*(\d+)"
 _NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Infinity)"
 _SEPARATORS = r" \| | - |, |\[|\]"
 _KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\- ]*$"

@@ -137,8 +137,8 @@ def parse_jsonl(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int
     records = _melt(table, step_key, info, first_line, seq_start, carry)
     if line_numbers is not None and records.height:
         # Skipped lines shift row numbers: map row index back to the real line number.
-        actual = pl.Series("actual", np.asarray(line_numbers, dtype=np.int64))
-        records = records.with_columns(actual.gather(pl.col("line") - first_line).alias("line"))
+        actual = np.asarray(line_numbers, dtype=np.int64)
+        records = records.with_columns(pl.Series("line", actual[records["line"].to_numpy() - first_line]))
     return records
 
 

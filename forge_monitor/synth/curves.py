@@ -60,7 +60,8 @@ def val_loss_overfit(rng: np.random.Generator, eval_steps: np.ndarray, *, start:
                      best_step: int, rise: float, noise: float = 0.004) -> np.ndarray:
     """Validation loss that falls to ``best`` at ``best_step`` and then rises by ``rise`` (a fraction)."""
     s = eval_steps.astype(float)
-    falling = best + (start - best) * np.exp(-3.0 * s / best_step)
+    tail = np.exp(-3.0)
+    falling = best + (start - best) * (np.exp(-3.0 * s / best_step) - tail) / (1 - tail)  # reaches best at best_step
     rising = best * (1 + rise * (np.clip(s - best_step, 0, None) / max(s.max() - best_step, 1)) ** 1.3)
     val = np.where(s <= best_step, falling, rising)
     return val * np.exp(rng.normal(0.0, noise, len(s)))

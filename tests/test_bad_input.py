@@ -1,0 +1,137 @@
+"""Bad input gets a clear message and loses nothing else; the user's files are never modified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+
+import pytest
+
+from forge_monitor.ingest import load_paths
+from forge_monitor.schema import validate_frame
+
+
+def _pipe(step: int, loss: float) -> str:
+    return f"Training epoch 0, iteration {step}/100 | lr: 1e-05 | global_step: {step} | reduced_train_loss: {loss}\n"
+
+
+def _digest(path) -> tuple[str, int]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def test_truncated_last_line_is_left_for_the_next_read(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 2.0) + _pipe(2, 1.9) + "Training epoch 0, iteration 3/100 | lr: 1e-05 | global_st")
+    run = load_paths([str(path)]).runs[0]
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step) == [1, 2]
+    assert run.info.lines_skipped == 0  # not malformed: just not written yet
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty file (0 bytes)"),
+    (b"\n\n   \n", "empty file (only whitespace)"),
+    (bytes(range(256)) * 40, "binary data"),
+    (b"\x89PNG\r\n\x1a\n" + os.urandom(2048).replace(b"\x00", b"\x01") + b"\x00", "binary data"),
+    (b"just some text\nwith no metrics at all\n", "unrecognized format"),
+])
+def test_unusable_file_named_on_the_command_line_is_an_error_with_a_reason(tmp_path, content, reason):
+    path = tmp_path / "thing.log"
+    path.write_bytes(content)
+    result = load_paths([str(path)])
+    assert not result.runs
+    assert len(result.errors) == 1 and reason in result.errors[0].reason
+
+
+def test_nan_and_infinity_tokens_are_values_not_errors(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 1, "loss": NaN, "grad_norm": Infinity}\n{"step": 2, "loss": 1.0, "grad_norm": -Infinity}\n')
+    frame = load_paths([str(path)]).runs[0].frame
+    assert math.isnan(frame[(frame.metric == "train_loss") & (frame.step == 1)].value.iloc[0])
+    assert frame[(frame.metric == "grad_norm")].value.tolist() == [math.inf, -math.inf]
+
+
+def test_duplicated_steps_keep_the_last_value(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 2.0) + _pipe(2, 1.9) + _pipe(2, 1.7) + _pipe(3, 1.6))
+    run = load_paths([str(path)]).runs[0]
+    loss = run.frame[run.frame.metric == "train_loss"]
+    assert loss.set_index("step").value.to_dict() == {1: 2.0, 2: 1.7, 3: 1.6}
+    assert not run.info.restarts
+
+
+def test_step_regression_is_a_restart_and_the_newest_segment_wins(tmp_path):
+    path = tmp_path / "train.log"
+    first = "".join(_pipe(s, 3.0 - 0.1 * s) for s in range(1, 11))  # crashed after step 10
+    resumed = "".join(_pipe(s, 9.0 + s) for s in range(6, 13))  # resumed from the step-5 checkpoint
+    path.write_text(first + resumed)
+    run = load_paths([str(path)]).runs[0]
+    loss = run.frame[run.frame.metric == "train_loss"].set_index("step").value
+    assert list(loss.index) == list(range(1, 13))
+    assert loss[5] == pytest.approx(2.5) and loss[6] == 15.0 and loss[10] == 19.0  # never interleaved
+    assert [(r.line, r.from_step, r.to_step) for r in run.info.restarts] == [(11, 10, 6)]
+
+
+def test_unknown_keys_are_kept_under_their_own_names(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 1, "loss": 1.0, "my/custom_metric": 42, "tag": "a-string"}\n')
+    frame = load_paths([str(path)]).runs[0].frame
+    assert set(frame.metric) == {"train_loss", "my/custom_metric"}
+
+
+def test_one_bad_line_among_ten_thousand_costs_only_that_line(tmp_path):
+    lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in range(1, 10001)]
+    lines[4999] = '{"step": 5000, "loss": 0.0002'  # a torn write in the middle
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    run = load_paths([str(path)]).runs[0]
+    validate_frame(run.frame)
+    assert len(run.frame[run.frame.metric == "train_loss"]) == 9999
+    assert run.info.lines_skipped == 1
+    assert run.info.skipped[0].line == 5000 and "not valid JSON" in run.info.skipped[0].reason
+    # line numbers after the bad line still point at the right rows
+    assert 10000 in set(run.frame.step)
+
+
+def test_bad_line_in_a_text_log(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 2.0) + "Training epoch 0, iteration 2/100 | global_step: nan | reduced_train_loss: 1.9\n" + _pipe(3, 1.8))
+    run = load_paths([str(path)]).runs[0]
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step) == [1, 3]
+    assert run.info.lines_skipped == 1 and run.info.skipped[0].line == 2
+
+
+def test_directory_with_no_runs(tmp_path):
+    (tmp_path / "README.md").write_text("# nothing here\n")
+    (tmp_path / "notes.txt").write_text("meeting notes\n")
+    result = load_paths([str(tmp_path)])
+    assert not result.runs
+    assert result.errors[0].reason == "no training runs found in this directory"
+    assert "unrecognized format" in result.problems[0].reason  # notes.txt, explained
+
+
+def test_a_bad_file_in_a_directory_does_not_cost_the_other_runs(tmp_path):
+    (tmp_path / "good.log").write_text(_pipe(1, 2.0))
+    (tmp_path / "garbage.log").write_bytes(b"\x00\x01\x02" * 100)
+    result = load_paths([str(tmp_path)])
+    assert [r.info.run_id for r in result.runs] == [f"{tmp_path.name}/good.log"]
+    assert not result.errors and "binary" in result.problems[0].reason
+
+
+def test_missing_path(tmp_path):
+    result = load_paths([str(tmp_path / "nope.log")])
+    assert result.errors[0].reason == "no such file or directory"
+
+
+def test_files_are_never_modified(tmp_path, real_runs):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 2.0) + _pipe(2, 1.9))
+    before = _digest(path)
+    listing_before = sorted(p.name for p in tmp_path.iterdir())
+    load_paths([str(tmp_path)])
+    assert _digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing_before
+    real_before = {p: _digest(p) for p in real_runs.rglob("*") if p.is_file()}
+    load_paths([str(real_runs)])
+    assert {p: _digest(p) for p in real_runs.rglob("*") if p.is_file()} == real_before

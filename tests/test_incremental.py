@@ -1,0 +1,202 @@
+"""Incremental reading: only what was appended, truncation and replacement noticed, a file growing
+while it is read."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from forge_monitor.ingest import LiveRun, read_increment
+from forge_monitor.schema import RunInfo, validate_frame
+from forge_monitor.synth import writers
+
+
+def _pipe(step: int, loss: float) -> str:
+    return f"Training epoch 0, iteration {step}/100 | lr: 1e-05 | global_step: {step} | reduced_train_loss: {loss}\n"
+
+
+def _live(path) -> LiveRun:
+    return LiveRun(RunInfo(run_id="r", source=str(path), format=""), [[path]])
+
+
+def _loss(live: LiveRun) -> dict[int, float]:
+    frame = validate_frame(live.frame)
+    return frame[frame.metric == "train_loss"].set_index("step").value.to_dict()
+
+
+def test_second_read_returns_only_the_appended_lines(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(_pipe(s, 1.0 / s) for s in range(1, 51)))
+    info = RunInfo(run_id="r", source="", format="")
+    first = read_increment(path, None, info)
+    assert first.records["step"].n_unique() == 50 and first.cursor.line == 51
+    with open(path, "a") as handle:
+        handle.write(_pipe(51, 0.01) + _pipe(52, 0.009))
+    second = read_increment(path, first.cursor, info)
+    assert sorted(second.records["step"].unique().to_list()) == [51, 52]
+    assert second.cursor.offset == path.stat().st_size and not second.reset
+    assert set(second.records["line"].to_list()) == {51, 52}  # line numbers continue
+    third = read_increment(path, second.cursor, info)
+    assert third.records.height == 0  # nothing new, nothing re-read
+
+
+def test_incomplete_last_line_is_read_whole_on_the_next_refresh(tmp_path):
+    path = tmp_path / "train.log"
+    line = _pipe(2, 0.5)
+    path.write_text(_pipe(1, 1.0) + line[:25])
+    live = _live(path)
+    live.refresh()
+    assert _loss(live) == {1: 1.0}
+    with open(path, "a") as handle:
+        handle.write(line[25:])
+    live.refresh()
+    assert _loss(live) == {1: 1.0, 2: 0.5}
+
+
+def test_truncation_is_noticed_and_the_file_read_again(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(_pipe(s, 5.0) for s in range(1, 21)))
+    live = _live(path)
+    live.refresh()
+    path.write_text(_pipe(1, 0.7))  # truncated and rewritten by a new run
+    messages = live.refresh()
+    assert any("truncated" in m for m in messages)
+    assert _loss(live) == {1: 0.7}
+
+
+def test_replacement_is_noticed(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(_pipe(s, 5.0) for s in range(1, 5)))
+    live = _live(path)
+    live.refresh()
+    fresh = tmp_path / "new.log"
+    fresh.write_text("".join(_pipe(s, 1.0) for s in range(1, 8)))  # longer than the old file
+    os.replace(fresh, path)
+    messages = live.refresh()
+    assert any("replaced" in m for m in messages)
+    assert _loss(live) == {s: 1.0 for s in range(1, 8)}
+
+
+def test_rewrite_in_place_with_a_longer_file_is_noticed(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "loss": 5.0}) + "\n" for s in range(1, 4)))
+    live = _live(path)
+    live.refresh()
+    with open(path, "r+") as handle:  # same inode, new content, bigger
+        handle.write("".join(json.dumps({"step": s, "loss": 0.5}) + "\n" for s in range(1, 10)))
+    messages = live.refresh()
+    assert any("rewritten" in m for m in messages)
+    assert _loss(live) == {s: 0.5 for s in range(1, 10)}
+
+
+def test_restart_across_two_reads_drops_the_stale_steps(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(_pipe(s, 3.0) for s in range(1, 11)))
+    live = _live(path)
+    live.refresh()
+    with open(path, "a") as handle:
+        handle.write("".join(_pipe(s, 1.0) for s in range(6, 9)))  # resumed from step 5
+    live.refresh()
+    assert _loss(live) == {1: 3.0, 2: 3.0, 3: 3.0, 4: 3.0, 5: 3.0, 6: 1.0, 7: 1.0, 8: 1.0}
+    assert [(r.from_step, r.to_step) for r in live.info.restarts] == [(10, 6)]
+
+
+def test_repeated_step_across_reads_keeps_the_last_value_per_metric(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 2.0) + "Training epoch 0, iteration 2/9 | global_step: 2 | reduced_train_loss: 1.5 | grad_norm: 3.0\n")
+    live = _live(path)
+    live.refresh()
+    with open(path, "a") as handle:  # the progress bar refreshes step 2 with a new loss, no grad_norm
+        handle.write("Training epoch 0, iteration 2/9 | global_step: 2 | reduced_train_loss: 1.4\n")
+    live.refresh()
+    frame = live.frame
+    assert _loss(live) == {1: 2.0, 2: 1.4}
+    assert frame[(frame.metric == "grad_norm")].value.tolist() == [3.0]
+
+
+def test_console_dict_ordinal_continues_across_reads(tmp_path):
+    path = tmp_path / "stdout.log"
+    rows = [(s, {"loss": 1.0 / s, "epoch": s / 100}) for s in range(1, 7)]
+    text = writers.trl_console(rows, total=6)
+    cut = text.index("{'loss': '0.25'")  # after three dicts
+    path.write_text(text[:cut])
+    live = _live(path)
+    live.refresh()
+    assert sorted(_loss(live)) == [1, 2, 3]
+    with open(path, "a") as handle:
+        handle.write(text[cut:])
+    live.refresh()
+    assert sorted(_loss(live)) == [1, 2, 3, 4, 5, 6]
+
+
+def test_csv_header_is_remembered_for_appended_rows(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("step,loss\n1,2.0\n")
+    live = _live(path)
+    live.refresh()
+    with open(path, "a") as handle:
+        handle.write("2,1.5\n3,1.2\n")
+    live.refresh()
+    assert _loss(live) == {1: 2.0, 2: 1.5, 3: 1.2}
+
+
+def test_trainer_state_rewrite_is_read_whole(tmp_path):
+    path = tmp_path / "trainer_state.json"
+    path.write_text(writers.trainer_state([(1, {"loss": 2.0})], header={}))
+    live = _live(path)
+    live.refresh()
+    path.write_text(writers.trainer_state([(1, {"loss": 2.0}), (2, {"loss": 1.0})], header={}))
+    messages = live.refresh()
+    assert _loss(live) == {1: 2.0, 2: 1.0}
+    assert not messages  # rewriting trainer_state.json is how HF saves it: nothing to warn about
+
+
+def test_file_growing_while_it_is_read(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 1.0))
+    live = _live(path)
+    done = threading.Event()
+
+    def writer():
+        with open(path, "a") as handle:
+            for step in range(2, 3001):
+                handle.write(_pipe(step, 1.0 / step))
+                if step % 100 == 0:
+                    handle.flush()
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    refreshes = 0
+    while not done.is_set() or refreshes == 0:
+        live.refresh()  # reads whatever complete lines exist at this instant
+        refreshes += 1
+        frame = validate_frame(live.frame)
+        steps = sorted(frame[frame.metric == "train_loss"].step)
+        assert steps == list(range(1, len(steps) + 1))  # never a gap, never a torn line
+    thread.join(timeout=30)
+    live.refresh()
+    assert len(_loss(live)) == 3000
+
+
+@pytest.mark.parametrize("chunks", [2, 7])
+def test_incremental_equals_full_read(tmp_path, chunks):
+    text = "".join(_pipe(s, round(1.0 / s, 6)) for s in range(1, 301))
+    full = tmp_path / "full.log"
+    full.write_text(text)
+    whole = _live(full)
+    whole.refresh()
+    growing = tmp_path / "growing.log"
+    growing.write_text("")
+    live = _live(growing)
+    size = len(text) // chunks + 1
+    for start in range(0, len(text), size):
+        with open(growing, "a") as handle:
+            handle.write(text[start:start + size])
+        live.refresh()
+    left = live.frame.sort_values(["metric", "step"]).reset_index(drop=True).drop(columns="run_id")
+    right = whole.frame.sort_values(["metric", "step"]).reset_index(drop=True).drop(columns="run_id")
+    assert left.equals(right)
