@@ -162,6 +162,38 @@ def empty_frame() -> pd.DataFrame:
     )
 
 
+def _holds_strings(column: pd.Series) -> bool:
+    """str / object columns, or a Categorical whose categories are strings (what readers produce)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories
+        return pd.api.types.is_string_dtype(categories) or categories.dtype == object
+    return pd.api.types.is_string_dtype(column) or column.dtype == object
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy()
+    return pd.factorize(column)[0]
+
+
+def _count_duplicates(frame: pd.DataFrame) -> int:
+    """Duplicated (run_id, metric, step) keys, counted on integer codes (hashing strings per row
+    costs more than the rest of the validation together)."""
+    run_codes = _codes(frame["run_id"])
+    metric_codes = _codes(frame["metric"])
+    steps = frame["step"].to_numpy()
+    key = run_codes.astype(np.int64) * (int(metric_codes.max()) + 1) + metric_codes.astype(np.int64)
+    starts = np.flatnonzero(np.diff(key) != 0) + 1
+    series_keys = key[np.concatenate([[0], starts])]
+    if len(np.unique(series_keys)) == len(series_keys) and (np.diff(steps)[np.diff(key) == 0] > 0).all():
+        return 0  # each series is contiguous with strictly increasing steps: the common, cheap case
+    order = np.lexsort((steps, metric_codes, run_codes))
+    same = (
+        (np.diff(run_codes[order]) == 0) & (np.diff(metric_codes[order]) == 0) & (np.diff(steps[order]) == 0)
+    )
+    return int(same.sum())
+
+
 def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Check the tidy-frame contract once, where data enters. Returns the frame; raises ValueError.
 
@@ -180,13 +212,14 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if frame[col].dtype != np.float64:
             problems.append(f"{col} must be float64, got {frame[col].dtype}")
     for col in ("run_id", "metric"):
-        if not (pd.api.types.is_string_dtype(frame[col]) or frame[col].dtype == object):
+        if not _holds_strings(frame[col]):
             problems.append(f"{col} must hold strings, got {frame[col].dtype}")
         elif frame[col].isna().any():
             problems.append(f"{col} has {int(frame[col].isna().sum())} missing values")
-    if not problems and frame.duplicated(["run_id", "metric", "step"]).any():
-        n = int(frame.duplicated(["run_id", "metric", "step"]).sum())
-        problems.append(f"{n} duplicated (run_id, metric, step) rows; a step must keep one value")
+    if not problems and len(frame):
+        n = _count_duplicates(frame)
+        if n:
+            problems.append(f"{n} duplicated (run_id, metric, step) rows; a step must keep one value")
     if problems:
         raise ValueError("invalid tidy frame: " + "; ".join(problems))
     return frame

@@ -67,9 +67,16 @@ def resolve_restarts(
     """
     if records.height == 0:
         return records, None
-    row_steps = records["step"].to_numpy()
-    first_prev = row_steps[0] if last_step is None else last_step
-    if row_steps[0] >= first_prev and not (np.diff(row_steps) < 0).any():
+    # One step per record: scatter by record number (no sort), then look for a step going back.
+    seq = records["seq"].to_numpy()
+    base = int(seq.min())
+    present = np.zeros(int(seq.max()) - base + 1, dtype=bool)
+    present[seq - base] = True
+    step_of = np.empty(len(present), dtype=np.int64)
+    step_of[seq - base] = records["step"].to_numpy()
+    record_steps = step_of[present]
+    first_prev = record_steps[0] if last_step is None else last_step
+    if record_steps[0] >= first_prev and not (np.diff(record_steps) < 0).any():
         return records, None  # the common case: no restart, no per-record work
     per_record = (
         records.group_by("seq", maintain_order=True)
@@ -102,17 +109,41 @@ def resolve_restarts(
 
 
 def dedupe_sorted(records: pl.DataFrame) -> pl.DataFrame:
-    """Sort by (metric, step) keeping file order within ties, then keep the last of each tie."""
-    ordered = records.sort(["metric", "step"], maintain_order=True)
+    """Group by metric (in order of first appearance), sort by step keeping file order within ties,
+    then keep the last of each tie. Sorting integer codes, not strings, keeps this cheap; input that
+    is already grouped by metric with strictly increasing steps (a wide table melted) is not sorted."""
+    metric, step = pl.col("metric"), pl.col("step")
+    new_series = (metric != metric.shift(1)).fill_null(True)
+    check = records.select(
+        new_series.sum().alias("series"), metric.n_unique().alias("metrics"),
+        ((step.diff() > 0) | new_series).all().alias("increasing"),
+    ).row(0)
+    if check[0] == check[1] and check[2]:
+        return records
+    codes = pl.col("metric").cast(pl.Categorical).to_physical().alias("_code")
+    ordered = records.with_columns(codes).sort(["_code", "step"], maintain_order=True).drop("_code")
     next_metric = pl.col("metric").shift(-1)
     next_step = pl.col("step").shift(-1)
     return ordered.filter(next_step.is_null() | (next_metric != pl.col("metric")) | (next_step != pl.col("step")))
 
 
 def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
-    """Canonical, restart-resolved records -> tidy pandas frame, one value per (metric, step)."""
-    tidy = dedupe_sorted(records).select(pl.lit(run_id).alias("run_id"), "step", "metric", "value", "wall_time")
-    return validate_frame(tidy.to_pandas(use_pyarrow_extension_array=False))
+    """Canonical, restart-resolved records -> tidy pandas frame, one value per (metric, step).
+
+    ``run_id`` and ``metric`` are pandas Categoricals of strings: a run of a million steps and ten
+    metrics holds ten distinct names, not ten million string objects.
+    """
+    tidy = dedupe_sorted(records)
+    frame = pd.DataFrame(
+        {
+            "run_id": pd.Categorical.from_codes(np.zeros(tidy.height, dtype=np.int8), categories=[run_id]),
+            "step": tidy["step"].to_numpy(),
+            "metric": tidy["metric"].cast(pl.Categorical).to_pandas(),
+            "value": tidy["value"].to_numpy(),
+            "wall_time": tidy["wall_time"].to_numpy(),
+        }
+    )
+    return validate_frame(frame)
 
 
 def finalize(records: pl.DataFrame, info: RunInfo, *, last_step: int | None = None) -> pd.DataFrame:

@@ -134,7 +134,6 @@ _TRAIN_KEYS = ("loss", "reward", "learning_rate", "epoch", "grad_norm", "kl")
 def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> object:
     """Parse HF/TRL console dict lines. ``carry['ordinal']`` counts train dicts across reads."""
     newlines = np.fromiter((m.start() for m in re.finditer("\n", text)), dtype=np.int64)
-    info.lines_read += len(newlines)
     ordinal = carry.get("ordinal", 0)
     warned = carry.get("warned_no_step", False)
     sink = _RowSink()

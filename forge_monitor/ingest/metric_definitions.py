@@ -94,7 +94,6 @@ def parse_with_definitions(
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    info.lines_read += len(lines)
     for offset, raw in enumerate(lines):
         for segment in raw.replace("#015", "\r").split("\r"):
             found = []

@@ -63,7 +63,6 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
     ``seq_start`` keeps record numbers increasing across reads.
     """
     frame = _lines_frame(text, first_line)
-    info.lines_read += frame.height
     text_col = pl.col("text")
     # Cheap literal filter first: most lines of a real log (warnings, tqdm) have no step at all.
     lines = frame.lazy().filter(text_col.str.contains("step", literal=True))

@@ -25,7 +25,8 @@ from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
 from .detect import FORMAT_KIND, SNIFF_BYTES, FormatError, sniff
 from .metric_definitions import MetricDefinitions, parse_with_definitions
 
-_HEAD_CHECK = 4096  # bytes compared to notice a file rewritten in place
+_HEAD_CHECK = 4096
+_BYTES_PARSERS = {"jsonl", "llamafactory_jsonl"}  # handed raw bytes: no decode / re-encode round trip  # bytes compared to notice a file rewritten in place
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,12 @@ def read_increment(
         consumed_lines = 0
     else:
         used = data.rfind(b"\n") + 1  # an incomplete last line stays for the next read
-        text = data[:used].decode("utf-8", errors="replace")
-        records = _parse_lines(cursor.format, text, info, cursor, carry, definitions) if used else empty_records()
-        consumed_lines = text.count("\n")
+        chunk = data[:used]
+        consumed_lines = chunk.count(b"\n")
+        if cursor.format not in _BYTES_PARSERS:
+            chunk = chunk.decode("utf-8", errors="replace")
+        info.lines_read += consumed_lines  # counted once here, for every line format
+        records = _parse_lines(cursor.format, chunk, info, cursor, carry, definitions) if used else empty_records()
     head = cursor.head
     if len(head) < _HEAD_CHECK and used:
         head = _read_from(path, 0, min(_HEAD_CHECK, cursor.offset + used))
@@ -253,9 +257,10 @@ class LiveRun:
             elif len(parts) == 1:
                 self._frame = parts[0]
             else:
-                merged = pd.concat(parts, ignore_index=True)
+                merged = pd.concat(parts, ignore_index=True)  # categoricals that differ become object
                 merged = merged.drop_duplicates(["metric", "step"], keep="last")
-                self._frame = merged.sort_values(["metric", "step"], kind="stable", ignore_index=True)
+                merged = merged.sort_values(["metric", "step"], kind="stable", ignore_index=True)
+                self._frame = merged.astype({"run_id": "category", "metric": "category"})
         return self._frame
 
     @property

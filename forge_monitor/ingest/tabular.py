@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 import polars as pl
+import pyarrow.json as pyarrow_json
 
-from ..schema import RunInfo
+from ..schema import RunInfo, canonical_name
 from ._tidy import RECORD_SCHEMA, empty_records
 
 STEP_KEYS = (
@@ -72,15 +73,26 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
             value_columns.append(pl.col(name).cast(pl.Float64, strict=False).alias(name))
     if not value_columns:
         return empty_records()
+    # Canonical names on the columns (cheap) rather than on every melted row; two source columns
+    # with one canonical name (loss and train/loss) keep the later column's value.
+    renamed: dict[str, pl.Expr] = {}
+    for column in value_columns:
+        renamed[canonical_name(column.meta.output_name())] = column
+    value_columns = [expr.alias(name) for name, expr in renamed.items()]
     wide = table.select("seq", "line", "step", *value_columns)
-    return (
-        wide.unpivot(index=["seq", "line", "step"], variable_name="metric", value_name="value")
+    # Melt column by column with the metric as an Enum: integer codes instead of one string per row.
+    names = pl.Enum(list(renamed))
+    parts = [
+        wide.select("seq", "line", "step", pl.lit(name, dtype=names).alias("metric"), pl.col(name).alias("value"))
         .filter(pl.col("value").is_not_null())
+        for name in renamed
+    ]
+    return (
+        pl.concat(parts)
         .with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
-        .sort("seq", maintain_order=True)
         .select(list(RECORD_SCHEMA))
-        .cast(RECORD_SCHEMA)
-    )
+        .cast({k: v for k, v in RECORD_SCHEMA.items() if k != "metric"})
+    )  # column by column: each metric's rows in file order, which is what keep-last needs
 
 
 def _json_lines_slow(text: str, info: RunInfo, first_line: int) -> tuple[list[dict], list[int]]:
@@ -112,22 +124,34 @@ def _json_lines_slow(text: str, info: RunInfo, first_line: int) -> tuple[list[di
     return rows, lines
 
 
-def parse_jsonl(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> pl.DataFrame:
+def _read_json_lines_fast(data: bytes) -> pl.DataFrame | None:
+    """The whole chunk in one call, or None when a line needs the per-line path.
+
+    polars infers the schema from the first rows and silently drops a key that first appears
+    later (eval rows); pyarrow infers block by block but is slower. So: polars, then a guard - every
+    ``":`` of the text must be a non-null cell of the table - and pyarrow when the guard fails.
+    """
+    try:
+        table = pl.read_ndjson(io.BytesIO(data))
+        cells = sum(table.height - n for n in table.null_count().row(0))
+        if cells == data.count(b'":'):
+            return table
+        return pl.from_arrow(pyarrow_json.read_json(io.BytesIO(data)))
+    except Exception:  # one bad line (NaN, a torn write) rejects the whole chunk in every fast reader
+        return None
+
+
+def parse_jsonl(data: bytes, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> pl.DataFrame:
     """Parse complete JSON lines. Blank lines are allowed and keep line numbers right."""
-    n_lines = text.count("\n")
-    info.lines_read += n_lines
-    if not text.strip():
+    if not data or data.isspace():
         return empty_records()
     table = None
-    if "\n\n" not in text and not text.startswith("\n"):
-        try:
-            table = pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None)
-        except Exception:  # polars rejects the whole file on one bad line; fall back per line
-            table = None
+    if b"\n\n" not in data and not data.startswith(b"\n"):
+        table = _read_json_lines_fast(data)
     if table is not None:
         line_numbers = None
     else:
-        rows, line_numbers = _json_lines_slow(text, info, first_line)
+        rows, line_numbers = _json_lines_slow(data.decode("utf-8", errors="replace"), info, first_line)
         if not rows:
             return empty_records()
         table = pl.DataFrame(rows, infer_schema_length=None, strict=False)
@@ -172,9 +196,7 @@ def parse_csv(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int =
     if "header" not in carry:
         header, _, text = text.partition("\n")
         carry["header"] = header.strip("\r")
-        info.lines_read += 1
         body_first = first_line + 1
-    info.lines_read += text.count("\n")
     if not text.strip():
         return empty_records()
     header = carry["header"]

@@ -1,0 +1,147 @@
+"""Ingestion speed, as ratios against baselines measured in the same run (never absolute seconds).
+
+Targets (issue "Foundation"):
+1. a 1,000,000-line JSONL metrics file: the reader (file -> canonical records) at least 5x the
+   throughput of ``pandas.read_json(lines=True)`` with its default engine (the full load into the
+   validated tidy pandas frame is printed next to it, without a target);
+2. a 1,000,000-line Nova pipe-format log: at least 2x a plain per-line Python ``re`` loop;
+3. after appending 1,000 lines to a 1,000,000-line log, the incremental read costs at most 1 % of a
+   full parse.
+
+Usage: ``python bench/ingest_bench.py [--lines N] [--repeat R]``. Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forge_monitor.ingest import LiveRun, read_increment
+from forge_monitor.schema import RunInfo
+
+
+def _best(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def write_jsonl(path: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    loss, gn = rng.random(n) + 1.0, rng.random(n)
+    with open(path, "w") as handle:
+        for i in range(n):
+            row = {"step": i + 1, "loss": round(float(loss[i]), 5), "grad_norm": round(float(gn[i]), 5),
+                   "learning_rate": 1e-05, "epoch": round((i + 1) / n, 6)}
+            if (i + 1) % 100 == 0:
+                row["eval_loss"] = round(float(loss[i]) + 0.1, 5)
+            handle.write(json.dumps(row) + "\n")
+
+
+def pipe_line(step: int, loss: float, gn: float, total: int) -> str:
+    return (f"[2026-01-28 17:48:54,839] [INFO] Training epoch 0, iteration {step}/{total} | lr: 1e-05 | "
+            f"global_batch_size: 32 | global_step: {step} | reduced_train_loss: {loss:.4} | grad_norm: {gn:.4} | "
+            f"train_step_timing in s: 75.02 | consumed_samples: {step * 32}\n")
+
+
+def write_pipe(path: Path, n: int, first: int = 1) -> None:
+    rng = np.random.default_rng(first)
+    loss, gn = rng.random(n) + 1.0, rng.random(n)
+    with open(path, "a") as handle:
+        handle.write("".join(pipe_line(first + i, loss[i], gn[i], 10**7) for i in range(n)))
+
+
+_STEP = re.compile(r"global_step[=:]\s*([0-9.]+)")
+_PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_/@.\- ]*?)\s*[=:]\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf))")
+
+
+def python_re_loop(path: Path) -> list[tuple[int, str, float]]:
+    """The baseline: what one writes without this tool - a per-line ``re`` loop."""
+    rows = []
+    with open(path) as handle:
+        for line in handle:
+            match = _STEP.search(line)
+            if not match:
+                continue
+            step = int(float(match.group(1)))
+            for key, value in _PAIR.findall(line):
+                rows.append((step, key, float(value)))
+    return rows
+
+
+def full_read(path: Path):
+    live = LiveRun(RunInfo(run_id="bench", source=str(path), format=""), [[path]])
+    live.refresh()
+    return live
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--append", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    n = args.lines
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        jsonl = tmp / "metrics.jsonl"
+        write_jsonl(jsonl, n)
+        reader = _best(lambda: read_increment(jsonl, None, RunInfo(run_id="b", source="", format="")), args.repeat)
+        base = _best(lambda: pd.read_json(jsonl, lines=True), args.repeat)
+        loaded = _best(lambda: full_read(jsonl).frame, args.repeat)
+        rows = len(full_read(jsonl).frame)
+        results.append(("JSONL reader (file -> canonical records) vs pandas.read_json(lines=True)", base / reader, 5.0,
+                        reader, base, f"{n:,} lines -> {rows:,} rows"))
+        results.append(("JSONL full load (+ validated tidy pandas frame) vs pandas.read_json", base / loaded, None,
+                        loaded, base, "informational: includes the tidy conversion pandas does not do"))
+
+        log = tmp / "train.log"
+        write_pipe(log, n)
+        ours = _best(lambda: full_read(log).frame, args.repeat)
+        base = _best(lambda: python_re_loop(log), args.repeat)
+        results.append(("Nova pipe log: forge-monitor vs per-line Python re loop", base / ours, 2.0, ours, base,
+                        f"{n:,} lines, {log.stat().st_size / 1e6:.0f} MB"))
+
+        info = RunInfo(run_id="bench", source=str(log), format="")
+        cursor = read_increment(log, None, info).cursor
+        write_pipe(log, args.append, first=n + 1)
+        incremental = _best(lambda: read_increment(log, cursor, info), args.repeat)
+        live = full_read(log)
+        full = _best(lambda: full_read(log), 1)
+        write_pipe(log, args.append, first=n + args.append + 1)
+        start = time.perf_counter()
+        live.refresh()
+        refresh = time.perf_counter() - start
+        results.append(("Incremental read of +1,000 lines vs full parse (cost, lower is better)",
+                        incremental / full, 0.01, incremental, full,
+                        f"LiveRun.refresh incl. merge: {100 * refresh / full:.2f} % of a full parse"))
+
+    failed = False
+    print(f"{"benchmark":<78} {'ratio':>9} {'target':>8}  {'ours s':>8} {'base s':>8}  note")
+    for name, ratio, target, ours_s, base_s, note in results:
+        if target is None:
+            print(f"{name:<78} {ratio:>8.1f}x {'-':>8}  {ours_s:8.3f} {base_s:8.3f}  {note}")
+            continue
+        lower_is_better = target < 1
+        ok = ratio <= target if lower_is_better else ratio >= target
+        failed |= not ok
+        shown = f"{100 * ratio:.2f}%" if lower_is_better else f"{ratio:.1f}x"
+        goal = f"<={100 * target:.0f}%" if lower_is_better else f">={target:.0f}x"
+        print(f"{name:<78} {shown:>9} {goal:>8}  {ours_s:8.3f} {base_s:8.3f}  {'PASS' if ok else 'MISS'}  {note}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
