@@ -129,7 +129,7 @@ def main(argv=None) -> int:
                         f"LiveRun.refresh incl. merge: {100 * refresh / full:.2f} % of a full parse"))
 
     failed = False
-    print(f"{"benchmark":<78} {'ratio':>9} {'target':>8}  {'ours s':>8} {'base s':>8}  note")
+    print(f"{'benchmark':<78} {'ratio':>9} {'target':>8}  {'ours s':>8} {'base s':>8}  note")
     for name, ratio, target, ours_s, base_s, note in results:
         if target is None:
             print(f"{name:<78} {ratio:>8.1f}x {'-':>8}  {ours_s:8.3f} {base_s:8.3f}  {note}")

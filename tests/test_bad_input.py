@@ -135,3 +135,11 @@ def test_files_are_never_modified(tmp_path, real_runs):
     real_before = {p: _digest(p) for p in real_runs.rglob("*") if p.is_file()}
     load_paths([str(real_runs)])
     assert {p: _digest(p) for p in real_runs.rglob("*") if p.is_file()} == real_before
+
+
+def test_blank_lines_in_jsonl_keep_line_numbers_right(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 1, "loss": 1.0}\n\n{"step": 2, "loss": 0.9}\n{"step": 3, "loss": oops}\n')
+    run = load_paths([str(path)]).runs[0]
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step) == [1, 2]
+    assert run.info.skipped[0].line == 4

@@ -77,14 +77,14 @@ def _read_from(path: Path, offset: int, limit: int | None = None) -> bytes:
         raise FormatError(f"cannot read: {err.strerror}") from None
 
 
-def _parse_lines(fmt: str, text: str, info: RunInfo, cursor: FileCursor, carry: dict, definitions):
+def _parse_lines(fmt: str, text, info: RunInfo, cursor: FileCursor, carry: dict, definitions, n_lines: int):
     kwargs = dict(first_line=cursor.line, seq_start=cursor.seq)
     if fmt in nova.FORMATS:
         return nova.parse_text(text, info, **kwargs)
     if fmt == "hf_console":
         return hf.parse_console(text, info, carry=carry, **kwargs)
     if fmt in ("jsonl", "llamafactory_jsonl"):
-        return tabular.parse_jsonl(text, info, carry=carry, **kwargs)
+        return tabular.parse_jsonl(text, info, carry=carry, n_lines=n_lines, **kwargs)
     if fmt in ("csv", "bedrock_csv"):
         return tabular.parse_csv(text, info, carry=carry, **kwargs)
     if fmt == "metric_definitions":
@@ -146,7 +146,7 @@ def read_increment(
         if cursor.format not in _BYTES_PARSERS:
             chunk = chunk.decode("utf-8", errors="replace")
         info.lines_read += consumed_lines  # counted once here, for every line format
-        records = _parse_lines(cursor.format, chunk, info, cursor, carry, definitions) if used else empty_records()
+        records = _parse_lines(cursor.format, chunk, info, cursor, carry, definitions, consumed_lines) if used else empty_records()
     head = cursor.head
     if len(head) < _HEAD_CHECK and used:
         head = _read_from(path, 0, min(_HEAD_CHECK, cursor.offset + used))

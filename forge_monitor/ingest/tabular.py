@@ -141,13 +141,15 @@ def _read_json_lines_fast(data: bytes) -> pl.DataFrame | None:
         return None
 
 
-def parse_jsonl(data: bytes, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> pl.DataFrame:
+def parse_jsonl(
+    data: bytes, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict, n_lines: int | None = None
+) -> pl.DataFrame:
     """Parse complete JSON lines. Blank lines are allowed and keep line numbers right."""
     if not data or data.isspace():
         return empty_records()
-    table = None
-    if b"\n\n" not in data and not data.startswith(b"\n"):
-        table = _read_json_lines_fast(data)
+    table = _read_json_lines_fast(data)
+    if table is not None and n_lines is not None and table.height != n_lines:
+        table = None  # blank lines: the fast reader skips them and row numbers would not be line numbers
     if table is not None:
         line_numbers = None
     else:

@@ -1,0 +1,19 @@
+"""The benchmark script runs end to end (small sizes; its ratios are only meaningful at full size)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import PROJECT_ROOT
+
+
+def test_ingest_bench_runs_and_prints_every_ratio():
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "ingest_bench.py"), "--lines", "3000",
+                           "--append", "30", "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr  # 1 = a target missed, which small sizes may do
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[0] == "benchmark"
+    names = [line.split("  ")[0] for line in lines[1:]]
+    assert len(names) == 4
+    assert all(("PASS" in line or "MISS" in line) for line in lines[1:] if "informational" not in line)
