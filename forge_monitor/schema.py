@@ -274,6 +274,8 @@ class RunInfo:
     restarts: list[Restart] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     final_metrics: dict = field(default_factory=dict)
+    live: bool = False  # followed live: `stalled` then compares the newest data with the clock
+    last_data_at: float | None = None  # time.time() when the reader last saw new data
 
     def skip(self, line: int, reason: str, text: str = "") -> None:
         self.lines_skipped += 1

@@ -1,0 +1,145 @@
+"""Shared math for detectors: series access, trailing robust statistics, event runs.
+
+Every statistic here is *causal*: the value at a point uses only earlier points, so a detector run
+on a growing prefix of a run says at a step what it will still say later (alerts are not
+silently withdrawn), and a point never inflates its own baseline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_CACHE: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+MAD_TO_SIGMA = 0.6745  # Iglewicz-Hoaglin: z = 0.6745 * (x - median) / MAD
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _split(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    key = (id(frame), len(frame))
+    if key not in _CACHE:
+        parts = {}
+        if len(frame):
+            codes, names = pd.factorize(frame["metric"], sort=False)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+            steps, values = frame["step"].to_numpy(), frame["value"].to_numpy(dtype=np.float64)
+            for i, name in enumerate(names):
+                idx = order[bounds[i]:bounds[i + 1]]
+                s, v = steps[idx], values[idx]
+                if len(s) > 1 and (np.diff(s) < 0).any():
+                    o = np.argsort(s, kind="stable")
+                    s, v = s[o], v[o]
+                parts[str(name)] = (s, v)
+        _CACHE[key] = parts
+    return _CACHE[key]
+
+
+def series(frame: pd.DataFrame, metric: str, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one metric, sorted by step; ``finite=True`` drops NaN and +-inf."""
+    steps, values = _split(frame).get(metric, (np.array([], dtype=np.int64), np.array([])))
+    if finite:
+        keep = np.isfinite(values)
+        return steps[keep], values[keep]
+    return steps, values
+
+
+def has(frame: pd.DataFrame, metric: str, minimum: int = 1) -> bool:
+    return len(series(frame, metric)[0]) >= minimum
+
+
+def trailing_robust(values: np.ndarray, window: int, min_history: int, level_window: int = 20
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Level, spread and history size from the points *before* each point.
+
+    The level is the median of the last ``level_window`` earlier points (short, so a trending
+    curve - a decaying loss - does not leave it behind). The spread is a MAD estimated from the
+    median absolute step-to-step change over the last ``window`` earlier points, divided by
+    sqrt(2): a slow trend does not inflate it, and one spike moves a median very little.
+    """
+    s = pd.Series(values)
+    past = s.shift(1)
+    level = past.rolling(min(level_window, window), min_periods=min(min_history, level_window)).median()
+    change = s.diff().abs().shift(1)
+    mad = change.rolling(window, min_periods=max(min_history - 1, 1)).median() / np.sqrt(2)
+    count = past.rolling(window, min_periods=1).count()
+    return level.to_numpy(), mad.to_numpy(), count.fillna(0).to_numpy()
+
+
+def robust_z(values: np.ndarray, median: np.ndarray, mad: np.ndarray, floor: float) -> np.ndarray:
+    """0.6745 * (x - median) / MAD, with the MAD floored so a flat history cannot divide by ~0."""
+    scale = np.maximum(np.nan_to_num(mad, nan=np.inf), floor)
+    return MAD_TO_SIGMA * (values - median) / scale
+
+
+def runs(mask: np.ndarray, *, gap: int = 0) -> list[tuple[int, int]]:
+    """Index ranges [start, end] of True runs; runs separated by at most ``gap`` False are merged."""
+    idx = np.flatnonzero(mask)
+    if not len(idx):
+        return []
+    out = []
+    start = prev = int(idx[0])
+    for i in idx[1:]:
+        i = int(i)
+        if i - prev > gap + 1:
+            out.append((start, prev))
+            start = i
+        prev = i
+    out.append((start, prev))
+    return out
+
+
+def window_median(values: np.ndarray, start: int, end: int) -> float:
+    part = values[max(start, 0):max(end, 0)]
+    return float(np.median(part)) if len(part) else float("nan")
+
+
+def fmt(value: float) -> str:
+    """Numbers in messages: 4 significant digits, no noise."""
+    if value is None or not np.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def spike_events(values: np.ndarray, *, window: int, min_history: int, z_threshold: float, min_ratio: float,
+                 short_ratio: float, log: bool = True, gap: int = 2, floor: float = 1e-12,
+                 tail_ratio: float | None = None) -> list[dict]:
+    """Upward spikes against a trailing window that excludes the point itself.
+
+    A point is a spike when its robust z against the trailing median/MAD exceeds ``z_threshold``
+    and it is at least ``min_ratio`` x the trailing median. With fewer than ``min_history`` earlier
+    points there is no trustworthy spread, so only a jump of ``short_ratio`` x counts. On ``log``
+    scale (losses, norms: scale-free) when every value is positive. With ``tail_ratio``, a spike must
+    also be that many times the trailing 95th percentile: series whose normal state is bimodal (RL
+    gradient norms with zero-signal steps) do not fire on their ordinary highs.
+    """
+    n = len(values)
+    if n < 3:
+        return []
+    use_log = log and bool((values > 0).all())
+    x = np.log(np.maximum(values, floor)) if use_log else values
+    median, mad, count = trailing_robust(x, window, min_history)
+    short_median = pd.Series(x).shift(1).rolling(min(window, 20), min_periods=1).median().to_numpy()
+    base = np.where(np.isnan(median), short_median, median)
+    base_value = np.exp(base) if use_log else base
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(base_value > 0, values / base_value, np.inf)
+    scale_floor = 0.01 if use_log else max(1e-9, 0.01 * float(np.nanmedian(np.abs(values))))
+    z = robust_z(x, median, mad, scale_floor)
+    full = (count >= min_history) & (z > z_threshold) & (ratio >= min_ratio)
+    short = (count >= 2) & (count < min_history) & (ratio >= short_ratio)
+    flagged = np.nan_to_num(full | short, nan=False).astype(bool)
+    if tail_ratio is not None:
+        p95 = pd.Series(values).shift(1).rolling(window, min_periods=2).quantile(0.95).to_numpy()
+        flagged &= ~(values < tail_ratio * np.nan_to_num(p95, nan=0.0))
+    events = []
+    for start, end in runs(flagged, gap=gap):
+        peak = start + int(np.argmax(values[start:end + 1]))
+        events.append({"start": start, "end": end, "peak": peak, "peak_value": float(values[peak]),
+                       "baseline": float(base_value[start]), "ratio": float(ratio[peak]),
+                       "z": float(z[peak]) if np.isfinite(z[peak]) else None, "history": int(count[start]),
+                       "log_scale": use_log})
+    return events

@@ -1,0 +1,90 @@
+"""The pieces every detector module uses: config fields with help, the registry entry, alert making,
+and the run context remediations are written from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Callable
+
+from ..alerts import Alert, CheckResult, Severity, Status
+from ..schema import RunInfo
+
+# Service defaults the guidance says to start from (reference/guidance.md, formats.md 3).
+DEFAULT_LR = {"sft": 1e-5, "cpt": 1e-5, "rft": 1e-5, "rft_hyperpod": 7e-7}
+
+
+def setting(default, help: str, *, low: float | None = None, high: float | None = None):
+    """A config field: keyword-only default plus one line of help the UI and the docs reuse."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high})
+
+
+def check_config(config) -> None:
+    """Raise ValueError naming the field when a value is out of its documented range."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{type(config).__name__}.{f.name}: expected a number, got {value!r}")
+            if low is not None and value < low:
+                raise ValueError(f"{type(config).__name__}.{f.name}: {value} is below the minimum {low}")
+            if high is not None and value > high:
+                raise ValueError(f"{type(config).__name__}.{f.name}: {value} is above the maximum {high}")
+
+
+def config_help(config_type) -> list[dict]:
+    return [{"name": f.name, "default": f.default if f.default is not MISSING else None,
+             "help": f.metadata.get("help", "")} for f in fields(config_type)]
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    id: str
+    title: str
+    catches: str
+    metrics: tuple[str, ...]
+    techniques: tuple[str, ...]  # empty: every technique
+    remediation: str  # the general advice; alerts carry the specific version
+    config_type: type
+    check: Callable  # (frame, run_info, config) -> CheckResult
+    required: bool = False
+
+
+def ok(detector: str, reason: str = "") -> CheckResult:
+    return CheckResult(detector, Status.OK, (), reason)
+
+
+def skipped(detector: str, reason: str) -> CheckResult:
+    return CheckResult(detector, Status.SKIPPED, (), reason)
+
+
+def alerted(detector: str, alerts: list[Alert]) -> CheckResult:
+    return CheckResult(detector, Status.ALERT, tuple(alerts)) if alerts else ok(detector)
+
+
+def make_alert(info: RunInfo, detector: str, severity: Severity, metric: str, step: int, step_end: int,
+               message: str, remediation: str, **evidence) -> Alert:
+    return Alert(info.run_id, detector, severity, metric, int(step), int(step_end), message, remediation, evidence)
+
+
+# --- run context for remediations -----------------------------------------------------------
+
+def lr_deviation(info: RunInfo) -> tuple[float, float] | None:
+    """(recipe LR, service default) when the run's LR is known and off the default by >= 1.5x."""
+    lr = info.hyperparameters.get("learning_rate")
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        return None
+    key = "rft_hyperpod" if info.technique == "rft" and info.platform == "hyperpod" else info.technique
+    default = DEFAULT_LR.get(key)
+    if default is None or max(lr / default, default / lr) < 1.5:
+        return None
+    return float(lr), default
+
+
+def mixing_on(info: RunInfo) -> bool:
+    return bool(info.hyperparameters.get("data_mixing"))
+
+
+def technique_label(info: RunInfo) -> str:
+    return {"cpt": "CPT", "sft": "SFT", "rft": "RFT", "dpo": "DPO", "ppo": "PPO"}.get(info.technique, "this run")

@@ -1,0 +1,93 @@
+"""``overfitting``: validation loss rising while the training loss still falls.
+
+Evaluated at each eval point, causally: the best validation loss so far has not been improved on
+for ``patience`` eval points (patience counts evals, as Lightning's EarlyStopping does), the latest
+value is at least ``min_rise`` above that best, and the training loss since the best step is not
+higher than before it. The alert names the best step - the checkpoint to keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..alerts import Severity
+from . import _stats
+from .base import alerted, make_alert, setting, skipped
+
+
+@dataclass(frozen=True)
+class OverfittingConfig:
+    patience: int = setting(2, "eval points without a new best validation loss before alerting", low=1)
+    min_rise: float = setting(0.01, "latest val loss at least this fraction above the best (0.01 = 1 %)", low=0)
+    critical_rise: float = setting(0.10, "a rise this large (fraction of the best) is critical", low=0)
+    min_evals: int = setting(3, "eval points needed before judging", low=2)
+
+
+def _epoch_at(frame, step: int) -> float | None:
+    steps, values = _stats.series(frame, "epoch")
+    if not len(steps):
+        return None
+    i = int(np.searchsorted(steps, step, side="right")) - 1
+    return float(values[max(i, 0)])
+
+
+def remediation(frame, info, best_step: int, best: float) -> str:
+    epoch = _epoch_at(frame, best_step)
+    keep = f"Keep the checkpoint nearest step {best_step} (val_loss {_stats.fmt(best)}" + (f", epoch {epoch:.2f})." if epoch is not None else ").")
+    if info.technique == "cpt":
+        advice = ("CPT should run at most one epoch: repeating limited CPT data overfits and erodes general capability. "
+                  "Cut the epochs, or add more (diverse) data instead of repeating it.")
+    else:
+        advice = ("Train fewer epochs (in the published Nova sweep two epochs scored below one), add regularization "
+                  "(weight decay, dropout) or more diverse data; full-rank SFT needs fewer epochs than LoRA. "
+                  "Before stopping, check the downstream evals: task metrics can keep improving after validation "
+                  "loss turns.")
+    return f"{keep} {advice}"
+
+
+def check(frame, info, config: OverfittingConfig):
+    v_steps, v_values = _stats.series(frame, "val_loss")
+    if len(v_steps) < config.min_evals:
+        return skipped("overfitting", f"val_loss has {len(v_steps)} eval points; {config.min_evals} are needed")
+    t_steps, t_values = _stats.series(frame, "train_loss")
+    alerts, k, n = [], 1, len(v_values)
+    while k < n:
+        best_i = int(np.argmin(v_values[:k + 1]))
+        best = v_values[best_i]
+        waited = k - best_i
+        rise = v_values[k] / best - 1 if best > 0 else v_values[k] - best
+        train_ok, train_before, train_after = True, None, None
+        if len(t_steps):
+            span = v_steps[best_i] - (v_steps[best_i - 1] if best_i > 0 else t_steps[0])
+            before = t_values[(t_steps <= v_steps[best_i]) & (t_steps > v_steps[best_i] - max(span, 1))]
+            after = t_values[(t_steps > v_steps[best_i]) & (t_steps <= v_steps[k])]
+            if len(before) and len(after):
+                train_before, train_after = float(np.median(before)), float(np.median(after))
+                train_ok = train_after <= train_before * 1.02
+        if waited >= config.patience and rise >= config.min_rise and train_ok:
+            # An episode: from the first eval after the best until val makes a new best (or the end).
+            end = k
+            while end + 1 < n and v_values[end + 1] >= best:
+                end += 1
+            worst = best_i + 1 + int(np.argmax(v_values[best_i + 1:end + 1]))
+            peak_rise = v_values[worst] / best - 1 if best > 0 else v_values[worst] - best
+            severity = Severity.CRITICAL if peak_rise >= config.critical_rise else Severity.WARNING
+            train_text = (f" while train_loss fell from {_stats.fmt(train_before)} to {_stats.fmt(train_after)} (medians)"
+                          if train_before is not None else " (no train_loss to compare)")
+            message = (f"val_loss rose from its best {_stats.fmt(best)} at step {int(v_steps[best_i])} to "
+                       f"{_stats.fmt(v_values[end])} at step {int(v_steps[end])} (peak +{100 * peak_rise:.1f} %), "
+                       f"{end - best_i} eval points without a new best (patience {config.patience}, min rise "
+                       f"{100 * config.min_rise:g} %){train_text}")
+            alerts.append(make_alert(info, "overfitting", severity, "val_loss", int(v_steps[best_i + 1]), int(v_steps[end]),
+                                     message, remediation(frame, info, int(v_steps[best_i]), float(best)),
+                                     best_step=int(v_steps[best_i]), best_val_loss=float(best),
+                                     latest_val_loss=float(v_values[end]), peak_rise=float(peak_rise),
+                                     detected_at_step=int(v_steps[k]), evals_since_best=int(end - best_i),
+                                     train_loss_before=train_before, train_loss_after=train_after,
+                                     patience=config.patience, min_rise=config.min_rise))
+            k = end + 1
+            continue
+        k += 1
+    return alerted("overfitting", alerts)

@@ -1,0 +1,117 @@
+"""``reward_plateau``: RL reward that does not move - from no learning signal, or flat from the start.
+
+Two findings. *No signal*: most recent steps have zero reward variance within groups
+(``frac_reward_zero_std`` high, ``reward_std`` ~0, or the batch's best and worst reward equal) -
+every sample of a prompt scores the same, so advantages and gradients are ~0. *Flat*: the recent
+median is no better than the first one and the reward never rose in between. Either is classified by
+level: at the floor (the model rarely succeeds), at the ceiling (nothing left to learn), or mid-range.
+A reward that rose and then levelled off is convergence, not a plateau, and stays quiet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..alerts import Severity
+from . import _stats
+from .base import alerted, make_alert, setting, skipped
+
+
+@dataclass(frozen=True)
+class RewardPlateauConfig:
+    min_points: int = setting(20, "reward points needed before judging", low=5)
+    window_fraction: float = setting(0.3, "share of the run in the first and the recent window", low=0.05, high=0.5)
+    flat_tolerance: float = setting(0.05, "a change below this fraction of the reward scale is flat", low=0)
+    zero_signal_share: float = setting(0.5, "share of recent steps without reward variance that means no signal", low=0, high=1)
+    zero_std_fraction: float = setting(0.8, "frac_reward_zero_std at or above this is a zero-signal step", low=0, high=1)
+    floor_level: float = setting(0.1, "position in the reward scale at or below which a plateau is 'at the floor'", low=0, high=1)
+    ceiling_level: float = setting(0.9, "position at or above which a plateau is 'at the ceiling'", low=0, high=1)
+
+
+def _zero_signal(frame, steps_from: int) -> tuple[float, str] | None:
+    """Share of steps since ``steps_from`` with no reward variance, and which metric said so."""
+    s, v = _stats.series(frame, "frac_reward_zero_std")
+    if len(s):
+        recent = v[s >= steps_from]
+        return (float(np.mean(recent >= 0.999)), "frac_reward_zero_std") if len(recent) else None
+    s, v = _stats.series(frame, "reward_std")
+    if len(s):
+        recent = v[s >= steps_from]
+        return (float(np.mean(recent <= 1e-6)), "reward_std") if len(recent) else None
+    hi_s, hi = _stats.series(frame, "critic/rewards/max")
+    lo_s, lo = _stats.series(frame, "critic/rewards/min")
+    if len(hi_s) and len(hi_s) == len(lo_s):
+        keep = hi_s >= steps_from
+        return (float(np.mean(np.abs(hi[keep] - lo[keep]) <= 1e-9)), "critic/rewards/max = min") if keep.any() else None
+    return None
+
+
+def _mean_zero_std(frame, steps_from: int) -> float | None:
+    s, v = _stats.series(frame, "frac_reward_zero_std")
+    recent = v[s >= steps_from]
+    return float(np.mean(recent)) if len(recent) else None
+
+
+def _scale(values: np.ndarray) -> tuple[float, float]:
+    """(low, high) of the reward scale: [0, 1] when the rewards live there, else their observed range."""
+    if values.min() >= -0.05 and values.max() <= 1.05:
+        return 0.0, 1.0
+    low, high = np.percentile(values, [1, 99])
+    return float(low), float(max(high, low + 1e-9))
+
+
+def _advice(level: str, info) -> str:
+    if level == "floor":
+        return ("At the floor the model rarely succeeds, so there is nothing to reinforce: RFT refines behaviour the "
+                "model can already partly show and cannot close a large competence gap. Run SFT first (or use easier "
+                "prompts), and check the reward function can tell partial progress from failure.")
+    if level == "ceiling":
+        return ("At the ceiling most responses already score high: RFT has no signal left and gains shrink while the "
+                "risk of degrading other capabilities grows. Use harder prompts, drop solved ones (dynamic sampling), "
+                "or stop here.")
+    return ("A mid-level plateau: check the reward function discriminates across the model's quality range, and "
+            "that the LR is not too low for the run length.")
+
+
+def check(frame, info, config: RewardPlateauConfig):
+    steps, values = _stats.series(frame, "reward")
+    if len(steps) < config.min_points:
+        return skipped("reward_plateau", f"reward has {len(steps)} points; {config.min_points} are needed")
+    n = len(values)
+    width = max(int(config.window_fraction * n), 5)
+    low, high = _scale(values)
+    scale = high - low
+    first, recent = float(np.median(values[:width])), float(np.median(values[-width:]))
+    level_pos = (recent - low) / scale
+    level = "floor" if level_pos <= config.floor_level else "ceiling" if level_pos >= config.ceiling_level else "mid"
+    alerts = []
+    zero = _zero_signal(frame, int(steps[-width]))
+    mean_zero = _mean_zero_std(frame, int(steps[-width]))
+    no_signal = zero is not None and (zero[0] >= config.zero_signal_share or (mean_zero is not None and mean_zero >= config.zero_std_fraction))
+    rolling = pd.Series(values).rolling(width, min_periods=width).median().to_numpy()
+    ever_rose = bool(np.nanmax(rolling) - first > config.flat_tolerance * scale) if np.isfinite(rolling).any() else False
+    flat = abs(recent - first) <= config.flat_tolerance * scale and not ever_rose
+    onset = int(steps[-width])
+    if no_signal:
+        share, source = zero
+        what = (f"{100 * share:.0f} % of the last {width} steps have no reward variance ({source})"
+                + (f", mean frac_reward_zero_std {mean_zero:.2f}" if mean_zero is not None else ""))
+        message = f"no learning signal: {what}; reward median {_stats.fmt(recent)} ({level} of the [{_stats.fmt(low)}, {_stats.fmt(high)}] scale)"
+        remediation = ("When every sample of a prompt scores the same, advantages and gradients are zero: the reward "
+                       "function lacks discriminative power for these prompts. " + _advice(level, info))
+        alerts.append(make_alert(info, "reward_plateau", Severity.CRITICAL if level == "floor" else Severity.WARNING,
+                                 "reward", onset, int(steps[-1]), message, remediation, kind="no_signal",
+                                 zero_signal_share=share, signal_source=source, mean_frac_zero_std=mean_zero,
+                                 level=level, recent_median=recent, first_median=first, window=width,
+                                 zero_signal_threshold=config.zero_signal_share))
+    elif flat:
+        message = (f"reward has not improved: median {_stats.fmt(first)} over the first {width} steps, "
+                   f"{_stats.fmt(recent)} over the last {width} (change {recent - first:+.3g}, tolerance "
+                   f"{config.flat_tolerance * scale:.3g}); {level} of the [{_stats.fmt(low)}, {_stats.fmt(high)}] scale")
+        alerts.append(make_alert(info, "reward_plateau", Severity.WARNING, "reward", int(steps[0]), int(steps[-1]),
+                                 message, _advice(level, info), kind="flat", level=level, first_median=first,
+                                 recent_median=recent, window=width, tolerance=config.flat_tolerance * scale))
+    return alerted("reward_plateau", alerts)

@@ -1,0 +1,52 @@
+"""``stalled``: no new data for a long time.
+
+Live (``RunInfo.live``): the time since the newest data point (its wall time, or when the reader last
+saw new data) exceeds ``seconds``. Post-mortem: a gap longer than ``seconds`` between two logged steps
+(SageMaker Debugger's StalledTrainingRule uses 1800 s).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..alerts import Severity
+from .base import alerted, make_alert, setting, skipped
+
+
+@dataclass(frozen=True)
+class StalledConfig:
+    seconds: float = setting(1800.0, "seconds without new data that count as stalled", low=1)
+
+
+def check(frame, info, config: StalledConfig):
+    wall = frame[["step", "wall_time"]].dropna()
+    last_seen = getattr(info, "last_data_at", None)
+    if not len(wall) and not (getattr(info, "live", False) and last_seen):
+        return skipped("stalled", "the log has no timestamps (and the run is not being followed live)")
+    alerts = []
+    if len(wall):
+        by_step = wall.groupby("step")["wall_time"].max().sort_index()
+        times, steps = by_step.to_numpy(), by_step.index.to_numpy()
+        gaps = np.diff(times)
+        for i in np.flatnonzero(gaps > config.seconds):
+            alerts.append(make_alert(
+                info, "stalled", Severity.WARNING, "wall_time", int(steps[i]), int(steps[i + 1]),
+                f"no data for {gaps[i] / 60:.0f} min between step {int(steps[i])} and step {int(steps[i + 1])} "
+                f"(threshold {config.seconds / 60:.0f} min)",
+                "Look at the job around that time: a hung data loader, a collective (NCCL) timeout, a slow checkpoint "
+                "write, or a node replaced under the job.", gap_seconds=float(gaps[i]), threshold_seconds=config.seconds))
+        last_seen = max(float(times[-1]), last_seen or 0.0)
+    if getattr(info, "live", False) and last_seen:
+        idle = time.time() - last_seen
+        if idle > config.seconds:
+            last_step = int(frame["step"].max()) if len(frame) else 0
+            alerts.append(make_alert(
+                info, "stalled", Severity.CRITICAL, "wall_time", last_step, last_step,
+                f"no new data for {idle / 60:.0f} min since step {last_step} (threshold {config.seconds / 60:.0f} min)",
+                "Check the job is still running (status, instance health) and whether it is stuck: data loader, "
+                "collective timeout, checkpoint upload. A stalled job keeps billing.",
+                idle_seconds=idle, threshold_seconds=config.seconds))
+    return alerted("stalled", alerts)
