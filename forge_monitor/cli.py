@@ -57,6 +57,28 @@ def run_summary(run) -> dict:
     }
 
 
+def _print_alerts(summaries: list[dict], alerts: list[dict], out) -> None:
+    """Alerts grouped by run, most severe first, each with its remediation."""
+    import textwrap
+
+    by_run: dict[str, list[dict]] = {}
+    for alert in alerts:
+        by_run.setdefault(alert["run_id"], []).append(alert)
+    for summary in summaries:
+        run_alerts = sorted(by_run.get(summary["run_id"], []), key=lambda a: (-SEVERITIES.index(a["severity"]), a["step"]))
+        skipped = [c for c in summary.get("checks", []) if c["status"] in ("skipped", "error")]
+        print(f"\n{summary['run_id']} ({summary['technique']}, {summary['format']}): "
+              + (f"{len(run_alerts)} alert(s)" if run_alerts else "no alerts"), file=out)
+        for alert in run_alerts:
+            span = f"step {alert['step']}" + (f"-{alert['step_end']}" if alert["step_end"] != alert["step"] else "")
+            print(f"  [{alert['severity'].upper()}] {alert['detector']} at {span}: {alert['message']}", file=out)
+            for line in textwrap.wrap(alert["remediation"], 100):
+                print(f"      {line}", file=out)
+        if skipped:
+            names = ", ".join(c["detector"] for c in skipped)
+            print(f"  not checked ({len(skipped)}): {names}", file=out)
+
+
 def _print_table(summaries: list[dict], alerts: list[dict], problems, out) -> None:
     if summaries:
         rows = [("run", "format", "technique", "steps", "metrics", "skipped", "restarts")]
@@ -77,7 +99,10 @@ def _print_table(summaries: list[dict], alerts: list[dict], problems, out) -> No
                 print(f"note: {s['run_id']}: line {skipped['line']} skipped: {skipped['reason']}", file=out)
     for problem in problems:
         print(f"skipped file: {problem}", file=out)
-    print(f"\n{len(summaries)} run(s), {len(alerts)} alert(s)", file=out)
+    _print_alerts(summaries, alerts, out)
+    counts = {level: sum(a["severity"] == level for a in alerts) for level in SEVERITIES}
+    print(f"\n{len(summaries)} run(s), {len(alerts)} alert(s): "
+          + ", ".join(f"{counts[level]} {level}" for level in reversed(SEVERITIES)), file=out)
 
 
 def cmd_scan(args) -> int:
@@ -90,9 +115,21 @@ def cmd_scan(args) -> int:
         except ValueError as err:
             print(f"forge-monitor: {err}", file=sys.stderr)
             return 2
+    from .detectors import load_config, run_checks
+
+    try:
+        config = load_config(args.config)
+    except ValueError as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return 2
     result = load_paths(args.paths, definitions=definitions)
-    summaries = [run_summary(run) for run in result.runs]
-    alerts: list[dict] = []  # detectors fill this (issue: detectors with remediations)
+    summaries, alerts = [], []
+    for run in result.runs:
+        report = run_checks(run.frame, run.info, config)
+        summary = run_summary(run)
+        summary["checks"] = [{"detector": r.detector, "status": r.status.value, "reason": r.reason} for r in report.results]
+        summaries.append(summary)
+        alerts.extend(a.to_dict() for a in report.alerts)
     if args.json:
         payload = {
             "runs": summaries,
@@ -130,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
     scan.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                       help="exit 1 when an alert at or above this severity fired (default: warning)")
+    scan.add_argument("--config", metavar="TOML", help="detector thresholds, e.g. [loss_spike] z_threshold = 6")
     scan.add_argument("--metric-definitions", metavar="FILE",
                       help='SageMaker-style metric definitions for other text logs: [{"Name": ..., "Regex": ...}]')
     scan.set_defaults(func=cmd_scan)

@@ -19,9 +19,13 @@ def scan(*args, cwd=PROJECT_ROOT):
 
 def test_scan_json_contract_on_the_sample_logs():
     done = scan(SAMPLE_LOGS, "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # the faulty samples raise warnings (default --fail-on warning)
     payload = json.loads(done.stdout)
-    assert set(payload) >= {"runs", "alerts"} and payload["alerts"] == []
+    assert set(payload) >= {"runs", "alerts"}
+    for alert in payload["alerts"]:
+        assert set(alert) == {"run_id", "detector", "severity", "metric", "step", "step_end", "message", "remediation", "evidence"}
+    fired = {(a["run_id"].split("/")[0], a["detector"]) for a in payload["alerts"]}
+    assert ("nova-sft-datamix-high-lr", "loss_spike") in fired and ("nova-rft-hyperpod-kl-spike", "kl_spike") in fired
     assert len(payload["runs"]) == 11
     for run in payload["runs"]:
         assert RUN_KEYS <= set(run)
@@ -98,3 +102,24 @@ def test_console_script_is_installed():
     done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "forge-monitor"), "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "scan" in done.stdout
+
+
+def test_fail_on_levels_and_config(tmp_path):
+    healthy = SAMPLE_LOGS / "nova-rft-healthy"
+    assert scan(healthy, "--fail-on", "info").returncode == 0
+    overfit = SAMPLE_LOGS / "nova-sft-2epoch-overfit"
+    assert scan(overfit, "--fail-on", "critical").returncode == 1  # the overfit is critical (+11 %)
+    config = tmp_path / "thresholds.toml"
+    config.write_text("[overfitting]\ncritical_rise = 0.5\n")
+    assert scan(overfit, "--fail-on", "critical", "--config", config).returncode == 0
+    assert scan(overfit, "--fail-on", "warning", "--config", config).returncode == 1
+    config.write_text("[overfitting]\npatience = 0\n")
+    done = scan(overfit, "--config", config)
+    assert done.returncode == 2 and "patience" in done.stderr
+
+
+def test_readable_report_groups_alerts_with_remediation():
+    done = scan(SAMPLE_LOGS / "nova-sft-datamix-high-lr")
+    assert "[CRITICAL] loss_spike at step 230" in done.stdout
+    assert "revert to the default first" in done.stdout
+    assert "not checked" in done.stdout

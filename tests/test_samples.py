@@ -69,3 +69,15 @@ def test_curve_shapes():
     assert loss[0] > loss[99] > loss[-1] > 1.0
     two = curves.power_law_loss(rng, 200, start=2.0, floor=1.0, noise=0.0, steps_per_epoch=100, epoch_drop=0.2)
     assert two[100] < 0.85 * two[99]  # the drop at the epoch boundary
+
+
+def test_every_sample_raises_the_alerts_its_readme_promises_and_healthy_ones_none():
+    from forge_monitor.detectors import run_checks
+
+    runs = {r.info.run_id.split("/")[0]: r for r in load_paths([str(SAMPLE_LOGS)]).runs}
+    for sample in SAMPLES:
+        run = runs[sample.folder]
+        raised = {a.detector for a in run_checks(run.frame, run.info).at_least("warning")}
+        assert set(sample.expected_alerts) <= raised, (sample.folder, raised)
+        if not sample.expected_alerts:
+            assert raised == set(), (sample.folder, raised)

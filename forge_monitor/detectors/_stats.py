@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 _CACHE: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-MAD_TO_SIGMA = 0.6745  # Iglewicz-Hoaglin: z = 0.6745 * (x - median) / MAD
+MAD_TO_SIGMA = 0.6745
+LEVEL_WINDOW = 20  # points whose median is "the level before" a point  # Iglewicz-Hoaglin: z = 0.6745 * (x - median) / MAD
 
 
 def clear_cache() -> None:
@@ -51,7 +52,7 @@ def has(frame: pd.DataFrame, metric: str, minimum: int = 1) -> bool:
     return len(series(frame, metric)[0]) >= minimum
 
 
-def trailing_robust(values: np.ndarray, window: int, min_history: int, level_window: int = 20
+def trailing_robust(values: np.ndarray, window: int, min_history: int, level_window: int = LEVEL_WINDOW
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Level, spread and history size from the points *before* each point.
 
@@ -122,7 +123,7 @@ def spike_events(values: np.ndarray, *, window: int, min_history: int, z_thresho
     use_log = log and bool((values > 0).all())
     x = np.log(np.maximum(values, floor)) if use_log else values
     median, mad, count = trailing_robust(x, window, min_history)
-    short_median = pd.Series(x).shift(1).rolling(min(window, 20), min_periods=1).median().to_numpy()
+    short_median = pd.Series(x).shift(1).rolling(min(window, LEVEL_WINDOW), min_periods=1).median().to_numpy()
     base = np.where(np.isnan(median), short_median, median)
     base_value = np.exp(base) if use_log else base
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -141,5 +142,6 @@ def spike_events(values: np.ndarray, *, window: int, min_history: int, z_thresho
         events.append({"start": start, "end": end, "peak": peak, "peak_value": float(values[peak]),
                        "baseline": float(base_value[start]), "ratio": float(ratio[peak]),
                        "z": float(z[peak]) if np.isfinite(z[peak]) else None, "history": int(count[start]),
+                       "level_points": int(min(count[start], LEVEL_WINDOW)),
                        "log_scale": use_log})
     return events

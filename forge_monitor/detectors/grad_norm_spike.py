@@ -2,12 +2,15 @@
 
 Gradient-norm spikes often come before loss spikes (OLMo 2), so this is the early warning. Same
 statistic as ``loss_spike`` (trailing robust z of log grad norm, excluding the point) with a larger
-minimum ratio: gradient norms are noisier than losses. Non-finite norms belong to ``nonfinite``.
+minimum ratio: gradient norms are noisier than losses. Non-finite norms belong to ``nonfinite``. A spike the loss follows within
+a few steps is a warning; one the loss shrugs off (healthy pre-training has those) is info.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..alerts import Severity
 from . import _stats
@@ -22,6 +25,8 @@ class GradNormSpikeConfig:
     min_ratio: float = setting(4.0, "a spike is also at least this many times the trailing median", low=1)
     short_history_ratio: float = setting(10.0, "with little history, the jump must be this large", low=1)
     tail_ratio: float = setting(2.0, "a spike is also this many times the trailing 95th percentile", low=1)
+    follow_steps: int = setting(3, "steps after the spike in which a loss reaction is looked for", low=0)
+    loss_follow_ratio: float = setting(1.3, "loss peak / level before that makes the spike a warning (else info)", low=1)
 
 
 def check(frame, info, config: GradNormSpikeConfig):
@@ -35,7 +40,7 @@ def check(frame, info, config: GradNormSpikeConfig):
                                      short_ratio=config.short_history_ratio, tail_ratio=config.tail_ratio):
         onset, end, peak = int(steps[event["start"]]), int(steps[event["end"]]), int(steps[event["peak"]])
         message = (f"grad_norm {_stats.fmt(event['peak_value'])} at step {peak} is {event['ratio']:.1f}x the median of "
-                   f"the previous {min(event['history'], config.window)} points ({_stats.fmt(event['baseline'])})"
+                   f"the previous {event['level_points']} points ({_stats.fmt(event['baseline'])})"
                    + (f", robust z {event['z']:.1f} > {config.z_threshold:g}" if event["z"] is not None and event["history"] >= config.min_history else ""))
         advice = [f"Inspect the batch at step {onset}: a few bad samples often produce one huge gradient.",
                   "Tighten gradient clipping so one batch cannot move the weights this far."]
@@ -44,8 +49,19 @@ def check(frame, info, config: GradNormSpikeConfig):
             advice.insert(0, f"The LR {deviation[0]:g} is {deviation[0] / deviation[1]:.3g}x the {deviation[1]:g} default: lower it.")
         if info.technique == "rft" and info.platform == "hyperpod":
             advice.append("On HyperPod the gradient clip is the hard per-step cap for RFT: check it is set.")
-        alerts.append(make_alert(info, "grad_norm_spike", Severity.WARNING, "grad_norm", onset, end, message, " ".join(advice),
+        # A gradient spike the loss shrugs off is an early warning (info); one the loss follows is a warning.
+        loss_effect = None
+        if len(loss_steps) > 5:
+            before = loss_values[(loss_steps < onset) & (loss_steps >= onset - 20)]
+            after = loss_values[(loss_steps >= onset) & (loss_steps <= end + config.follow_steps)]
+            if len(before) and len(after) and np.median(before) > 0:
+                loss_effect = float(after.max() / np.median(before))
+        followed = loss_effect is not None and loss_effect >= config.loss_follow_ratio
+        message += (f"; the loss rose {loss_effect:.2f}x right after" if followed
+                    else "; the loss did not follow" if loss_effect is not None else "")
+        severity = Severity.WARNING if followed else Severity.INFO
+        alerts.append(make_alert(info, "grad_norm_spike", severity, "grad_norm", onset, end, message, " ".join(advice),
                                  peak_step=peak, peak=event["peak_value"], baseline_median=event["baseline"],
                                  ratio=event["ratio"], robust_z=event["z"], z_threshold=config.z_threshold,
-                                 min_ratio=config.min_ratio, window=config.window))
+                                 min_ratio=config.min_ratio, window=config.window, loss_effect=loss_effect))
     return alerted("grad_norm_spike", alerts)

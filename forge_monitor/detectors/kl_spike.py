@@ -18,7 +18,7 @@ from .base import alerted, make_alert, setting, skipped
 @dataclass(frozen=True)
 class KlSpikeConfig:
     window: int = setting(50, "trailing points the KL baseline comes from", low=5)
-    min_history: int = setting(10, "earlier points needed before the robust z is trusted", low=3)
+    min_history: int = setting(20, "earlier points needed first (KL grows fast from ~0 early on)", low=3)
     z_threshold: float = setting(6.0, "robust z of log(KL) above which a point is a spike", low=1)
     min_ratio: float = setting(5.0, "a spike is also at least this many times the trailing median", low=1)
     short_history_ratio: float = setting(100.0, "with little history, the jump must be this large", low=1)
@@ -61,7 +61,7 @@ def check(frame, info, config: KlSpikeConfig):
                 reward_change = float(np.mean(after) - np.mean(before))
         severity = Severity.CRITICAL if event["ratio"] >= 4 * config.min_ratio else Severity.WARNING
         message = (f"KL {_stats.fmt(values[event['peak']])} at step {peak} is {event['ratio']:.1f}x the median of the "
-                   f"previous {min(event['history'], config.window)} points ({_stats.fmt(event['baseline'])})"
+                   f"previous {event['level_points']} points ({_stats.fmt(event['baseline'])})"
                    + (f", robust z {event['z']:.1f} > {config.z_threshold:g}" if event["z"] is not None and event["history"] >= config.min_history else "")
                    + (f"; mean reward over the next 20 steps changed by {reward_change:+.3g}" if reward_change is not None else ""))
         alerts.append(make_alert(info, "kl_spike", severity, "kl", onset, end, message, remediation(info, onset, reward_change),

@@ -83,13 +83,13 @@ def check(frame, info, config: LossSpikeConfig):
         persistent = None
         if len(after_part) >= config.settle_points:
             persistent = bool(np.median(after_part) > config.persistent_ratio * before)
-        grad_step = next((int(s) for s in steps[max(event["start"] - 2, 0):event["start"] + 1][::-1] if s in g_spikes), None)
-        if grad_step is None:
-            grad_step = next((s for s in range(onset - 2, onset + 1) if s in g_spikes), None)
+        # The earliest grad-norm spike within two logged points before the onset (or at it).
+        near = [int(s) for s in steps[max(event["start"] - 2, 0):event["start"] + 1] if s in g_spikes]
+        grad_step = min(near) if near else None
         kind = {True: "persistent: settled higher", False: "transient: recovered", None: "recovery not known yet"}[persistent]
         z_text = f", robust z {event['z']:.1f} > {config.z_threshold:g}" if event["z"] is not None and event["history"] >= config.min_history else ""
         message = (f"train_loss {_stats.fmt(event['peak_value'])} at step {int(steps[event['peak']])} is "
-                   f"{event['ratio']:.1f}x the median of the previous {min(event['history'], config.window)} points "
+                   f"{event['ratio']:.1f}x the median of the previous {event['level_points']} points "
                    f"({_stats.fmt(event['baseline'])}){z_text}; {kind}"
                    + (f"; led by a grad-norm spike at step {grad_step}" if grad_step is not None else ""))
         severe = persistent or (grad_step is not None and event["ratio"] >= config.short_history_ratio)
