@@ -147,7 +147,7 @@ def _rft_hyperpod_kl_spike() -> dict[str, str]:
     rng, n = _rng(606), 300
     reward = np.clip(cv.saturating(rng, n, start=0.30, plateau=0.66, tau=90, noise=0.03), 0, 1)
     reward[184:] -= np.linspace(0.08, 0.03, n - 184)  # the update at the spike costs reward
-    kl = cv.growth(rng, n, start=0.0004, end=0.004, power=1.0, noise=0.12)
+    kl = cv.growth(rng, n, start=0.002, end=0.03, power=1.0, noise=0.12)
     kl = cv.spike(kl, 182, 22.0, decay_steps=4, settle=1.4)
     ent = cv.saturating(rng, n, start=0.25, plateau=0.18, tau=150, noise=0.005)
     rows = [(s, {"lr": 7e-07, "global_batch_size": 256, "global_step": int(s),

@@ -107,15 +107,16 @@ def fmt(value: float) -> str:
 
 def spike_events(values: np.ndarray, *, window: int, min_history: int, z_threshold: float, min_ratio: float,
                  short_ratio: float, log: bool = True, gap: int = 2, floor: float = 1e-12,
-                 tail_ratio: float | None = None) -> list[dict]:
+                 tail_ratio: float | None = None, tail_quantile: float = 0.95) -> list[dict]:
     """Upward spikes against a trailing window that excludes the point itself.
 
     A point is a spike when its robust z against the trailing median/MAD exceeds ``z_threshold``
     and it is at least ``min_ratio`` x the trailing median. With fewer than ``min_history`` earlier
     points there is no trustworthy spread, so only a jump of ``short_ratio`` x counts. On ``log``
     scale (losses, norms: scale-free) when every value is positive. With ``tail_ratio``, a spike must
-    also be that many times the trailing 95th percentile: series whose normal state is bimodal (RL
-    gradient norms with zero-signal steps) do not fire on their ordinary highs.
+    also be that many times the trailing ``tail_quantile`` (95th percentile, or 1.0: the maximum):
+    series whose normal state is bimodal or bursty (RL gradient norms with zero-signal steps, a KL
+    that hovers at ~0 with bursts) do not fire on their ordinary highs.
     """
     n = len(values)
     if n < 3:
@@ -134,8 +135,8 @@ def spike_events(values: np.ndarray, *, window: int, min_history: int, z_thresho
     short = (count >= 2) & (count < min_history) & (ratio >= short_ratio)
     flagged = np.nan_to_num(full | short, nan=False).astype(bool)
     if tail_ratio is not None:
-        p95 = pd.Series(values).shift(1).rolling(window, min_periods=2).quantile(0.95).to_numpy()
-        flagged &= ~(values < tail_ratio * np.nan_to_num(p95, nan=0.0))
+        tail = pd.Series(values).shift(1).rolling(window, min_periods=2).quantile(tail_quantile).to_numpy()
+        flagged &= ~(values < tail_ratio * np.nan_to_num(tail, nan=0.0))
     events = []
     for start, end in runs(flagged, gap=gap):
         peak = start + int(np.argmax(values[start:end + 1]))

@@ -23,7 +23,8 @@ class KlSpikeConfig:
     min_ratio: float = setting(5.0, "a spike is also at least this many times the trailing median", low=1)
     short_history_ratio: float = setting(100.0, "with little history, the jump must be this large", low=1)
     min_kl: float = setting(1e-3, "KL values below this are treated as noise around 0 (KL grows from ~0)", low=0)
-    tail_ratio: float = setting(1.5, "a spike is also this many times the trailing 95th percentile", low=1)
+    max_ratio: float = setting(2.0, "a spike is also this many times the largest KL of the trailing window", low=1)
+    min_peak: float = setting(0.2, "a KL below this is a small update whatever the ratio (bursty ~0 KLs)", low=0)
 
 
 def remediation(info, onset: int, reward_change: float | None) -> str:
@@ -51,7 +52,10 @@ def check(frame, info, config: KlSpikeConfig):
     alerts = []
     for event in _stats.spike_events(clipped, window=config.window, min_history=config.min_history,
                                      z_threshold=config.z_threshold, min_ratio=config.min_ratio,
-                                     short_ratio=config.short_history_ratio, gap=1, tail_ratio=config.tail_ratio):
+                                     short_ratio=config.short_history_ratio, gap=1, tail_ratio=config.max_ratio,
+                                     tail_quantile=1.0):
+        if values[event["peak"]] < config.min_peak:
+            continue
         onset, end, peak = int(steps[event["start"]]), int(steps[event["end"]]), int(steps[event["peak"]])
         reward_change = None
         if len(r_steps) > 10:
