@@ -25,7 +25,8 @@ def _split(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         parts = {}
         if len(frame):
             codes, names = pd.factorize(frame["metric"], sort=False)
-            order = np.argsort(codes, kind="stable")
+            # Readers emit each metric's rows together (codes then never decrease): no sort needed.
+            order = np.arange(len(codes)) if (np.diff(codes) >= 0).all() else np.argsort(codes, kind="stable")
             bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
             steps, values = frame["step"].to_numpy(), frame["value"].to_numpy(dtype=np.float64)
             for i, name in enumerate(names):
@@ -46,6 +47,18 @@ def series(frame: pd.DataFrame, metric: str, *, finite: bool = True) -> tuple[np
         keep = np.isfinite(values)
         return steps[keep], values[keep]
     return steps, values
+
+
+def metric_names(frame: pd.DataFrame) -> list[str]:
+    return list(_split(frame))
+
+
+def moving_average(values: np.ndarray, width: int) -> np.ndarray:
+    """Mean of every ``width`` consecutive values ('valid' mode), O(n) via a cumulative sum."""
+    if width < 1 or len(values) < width:
+        return np.array([])
+    total = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    return (total[width:] - total[:-width]) / width
 
 
 def has(frame: pd.DataFrame, metric: str, minimum: int = 1) -> bool:

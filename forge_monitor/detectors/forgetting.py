@@ -27,12 +27,12 @@ class ForgettingConfig:
 
 
 def check(frame, info, config: ForgettingConfig):
-    names = sorted(m for m in set(frame["metric"].astype(str)) if m.startswith("eval:") and GENERAL.search(m))
+    names = sorted(m for m in _stats.metric_names(frame) if m.startswith("eval:") and GENERAL.search(m))
     if not names:
         return skipped("forgetting", "no general-capability eval (eval:mmlu, eval:ifeval, eval:gpqa, ...) is logged")
     t_steps, t_values = _stats.series(frame, "train_loss")
     improving = len(t_values) >= 4 and np.median(t_values[-len(t_values) // 4:]) < np.median(t_values[:len(t_values) // 4])
-    targets = [m for m in set(frame["metric"].astype(str)) if m.startswith("eval:") and not GENERAL.search(m)]
+    targets = [m for m in _stats.metric_names(frame) if m.startswith("eval:") and not GENERAL.search(m)]
     for name in targets:
         s, v = _stats.series(frame, name)
         if len(v) >= 2 and (v[-1] < v[0] if LOWER_IS_BETTER.search(name) else v[-1] > v[0]):

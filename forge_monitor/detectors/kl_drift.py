@@ -32,7 +32,8 @@ def check(frame, info, config: KlDriftConfig):
     median = pd.Series(values).rolling(config.window, min_periods=config.window).median().to_numpy()
     alerts = []
     for mask, kind in ((median > config.budget, "over"), (median < config.negative, "negative")):
-        for start, end in _stats.runs(np.nan_to_num(mask, nan=False).astype(bool)):
+        # Episodes separated by less than a window are one drift, not many alerts.
+        for start, end in _stats.runs(np.nan_to_num(mask, nan=False).astype(bool), gap=config.window):
             if end - start + 1 < config.sustain:
                 continue
             if kind == "over":

@@ -34,7 +34,7 @@ def check(frame, info, config: LossPlateauConfig):
     first = float(np.median(values[skip:skip + width]))
     last = float(np.median(values[-width:]))
     improvement = (first - last) / abs(first) if first else 0.0
-    rolling = np.convolve(values[skip:], np.ones(width) / width, mode="valid")
+    rolling = _stats.moving_average(values[skip:], width)
     best = float(rolling.min()) if len(rolling) else first
     if improvement >= config.min_improvement or (first - best) / abs(first or 1) >= config.min_improvement:
         return alerted("loss_plateau", [])  # it learned at some point: a later rise is loss_spike's business

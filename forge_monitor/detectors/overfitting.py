@@ -8,13 +8,16 @@ higher than before it. The alert names the best step - the checkpoint to keep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..alerts import Severity
 from . import _stats
 from .base import alerted, make_alert, setting, skipped
+
+
+_TRAIN_POINTS = 500  # train-loss points compared on each side of the best step
 
 
 @dataclass(frozen=True)
@@ -52,42 +55,55 @@ def check(frame, info, config: OverfittingConfig):
     if len(v_steps) < config.min_evals:
         return skipped("overfitting", f"val_loss has {len(v_steps)} eval points; {config.min_evals} are needed")
     t_steps, t_values = _stats.series(frame, "train_loss")
-    alerts, k, n = [], 1, len(v_values)
-    while k < n:
-        best_i = int(np.argmin(v_values[:k + 1]))
-        best = v_values[best_i]
-        waited = k - best_i
-        rise = v_values[k] / best - 1 if best > 0 else v_values[k] - best
-        train_ok, train_before, train_after = True, None, None
+    n = len(v_values)
+    # Best-so-far and where it was, for every eval point at once (no quadratic rescans).
+    index = np.arange(n)
+    best_so_far = np.minimum.accumulate(v_values)
+    new_best = np.concatenate([[True], v_values[1:] < best_so_far[:-1]])
+    best_at = np.maximum.accumulate(np.where(new_best, index, 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = np.where(best_so_far > 0, v_values / best_so_far - 1, v_values - best_so_far)
+    candidate = ((index - best_at) >= config.patience) & (rise >= config.min_rise)
+    # Index of the next new best after each point (n when none): episodes end there.
+    positions = np.where(new_best, index, n)
+    next_best = np.concatenate([np.minimum.accumulate(positions[::-1])[::-1][1:], [n]])
+    alerts, k = [], 0
+    train_rose: set[int] = set()  # best points whose (saturated) train comparison already failed
+    for k in np.flatnonzero(candidate):
+        if alerts and k <= alerts[-1].evidence["_last_index"]:
+            continue  # inside the episode already reported
+        best_i, best = int(best_at[k]), float(best_so_far[k])
+        if best_i in train_rose:
+            continue
+        train_before = train_after = None
         if len(t_steps):
             span = v_steps[best_i] - (v_steps[best_i - 1] if best_i > 0 else t_steps[0])
-            before = t_values[(t_steps <= v_steps[best_i]) & (t_steps > v_steps[best_i] - max(span, 1))]
-            after = t_values[(t_steps > v_steps[best_i]) & (t_steps <= v_steps[k])]
-            if len(before) and len(after):
-                train_before, train_after = float(np.median(before)), float(np.median(after))
-                train_ok = train_after <= train_before * 1.02
-        if waited >= config.patience and rise >= config.min_rise and train_ok:
-            # An episode: from the first eval after the best until val makes a new best (or the end).
-            end = k
-            while end + 1 < n and v_values[end + 1] >= best:
-                end += 1
-            worst = best_i + 1 + int(np.argmax(v_values[best_i + 1:end + 1]))
-            peak_rise = v_values[worst] / best - 1 if best > 0 else v_values[worst] - best
-            severity = Severity.CRITICAL if peak_rise >= config.critical_rise else Severity.WARNING
-            train_text = (f" while train_loss fell from {_stats.fmt(train_before)} to {_stats.fmt(train_after)} (medians)"
-                          if train_before is not None else " (no train_loss to compare)")
-            message = (f"val_loss rose from its best {_stats.fmt(best)} at step {int(v_steps[best_i])} to "
-                       f"{_stats.fmt(v_values[end])} at step {int(v_steps[end])} (peak +{100 * peak_rise:.1f} %), "
-                       f"{end - best_i} eval points without a new best (patience {config.patience}, min rise "
-                       f"{100 * config.min_rise:g} %){train_text}")
-            alerts.append(make_alert(info, "overfitting", severity, "val_loss", int(v_steps[best_i + 1]), int(v_steps[end]),
-                                     message, remediation(frame, info, int(v_steps[best_i]), float(best)),
-                                     best_step=int(v_steps[best_i]), best_val_loss=float(best),
-                                     latest_val_loss=float(v_values[end]), peak_rise=float(peak_rise),
-                                     detected_at_step=int(v_steps[k]), evals_since_best=int(end - best_i),
-                                     train_loss_before=train_before, train_loss_after=train_after,
-                                     patience=config.patience, min_rise=config.min_rise))
-            k = end + 1
-            continue
-        k += 1
+            lo, mid, hi = np.searchsorted(t_steps, [v_steps[best_i] - max(span, 1), v_steps[best_i], v_steps[k]], side="right")
+            lo, hi = max(lo, mid - _TRAIN_POINTS), min(hi, mid + _TRAIN_POINTS)  # bounded: no quadratic cost
+            if mid > lo and hi > mid:
+                train_before, train_after = float(np.median(t_values[lo:mid])), float(np.median(t_values[mid:hi]))
+                if train_after > train_before * 1.02:
+                    if hi - mid >= _TRAIN_POINTS:
+                        train_rose.add(best_i)  # later evals compare the same window: same answer
+                    continue  # train loss rose too: not overfitting (see loss_spike)
+        # The episode: from the first eval after the best until val makes a new best (or the end).
+        end = int(next_best[k]) - 1
+        worst = best_i + 1 + int(np.argmax(v_values[best_i + 1:end + 1]))
+        peak_rise = float(v_values[worst] / best - 1 if best > 0 else v_values[worst] - best)
+        severity = Severity.CRITICAL if peak_rise >= config.critical_rise else Severity.WARNING
+        train_text = (f" while train_loss fell from {_stats.fmt(train_before)} to {_stats.fmt(train_after)} (medians)"
+                      if train_before is not None else " (no train_loss to compare)")
+        message = (f"val_loss rose from its best {_stats.fmt(best)} at step {int(v_steps[best_i])} to "
+                   f"{_stats.fmt(v_values[end])} at step {int(v_steps[end])} (peak +{100 * peak_rise:.1f} %), "
+                   f"{end - best_i} eval points without a new best (patience {config.patience}, min rise "
+                   f"{100 * config.min_rise:g} %){train_text}")
+        alerts.append(make_alert(info, "overfitting", severity, "val_loss", int(v_steps[best_i + 1]), int(v_steps[end]),
+                                 message, remediation(frame, info, int(v_steps[best_i]), best),
+                                 best_step=int(v_steps[best_i]), best_val_loss=best,
+                                 latest_val_loss=float(v_values[end]), peak_rise=peak_rise,
+                                 detected_at_step=int(v_steps[k]), evals_to_detect=int(k - best_i),
+                                 evals_since_best=int(end - best_i), train_loss_before=train_before,
+                                 train_loss_after=train_after, patience=config.patience, min_rise=config.min_rise,
+                                 _last_index=int(end)))
+    alerts = [replace(a, evidence={k: v for k, v in a.evidence.items() if k != "_last_index"}) for a in alerts]
     return alerted("overfitting", alerts)

@@ -79,13 +79,13 @@ def _signals(frame, info, config, steps, reward) -> list[dict]:
         if k_recent >= config.kl_min and k_recent >= config.kl_growth * max(k_early, 1e-6) and r_recent > r_early:
             found.append({"signal": "KL ballooning", "step": int(ks[np.argmax(kv >= config.kl_growth * max(k_early, 1e-6))]),
                           "text": f"KL grew {k_recent / max(k_early, 1e-6):.0f}x ({_stats.fmt(k_early)} -> {_stats.fmt(k_recent)}) while the reward climbed"})
-    smooth = np.convolve(reward, np.ones(width) / width, mode="valid")
+    smooth = _stats.moving_average(reward, width)
     peak_i = int(np.argmax(smooth))
     rise = smooth[peak_i] - smooth[0]
     if rise >= 0.2 * scale and smooth[-1] <= smooth[peak_i] - config.drop_share * rise and peak_i < len(smooth) - 1:
         found.append({"signal": "rise then drop", "step": int(steps[peak_i + width // 2]),
                       "text": f"training reward rose to {_stats.fmt(smooth[peak_i])} then fell to {_stats.fmt(smooth[-1])}"})
-    components = [m for m in set(frame["metric"].astype(str)) if m.startswith("rewards/") and (m.endswith("/mean") or m.count("/") == 1)]
+    components = [m for m in _stats.metric_names(frame) if m.startswith("rewards/") and (m.endswith("/mean") or m.count("/") == 1)]
     moves = {}
     for name in components:
         cs, cv = _stats.series(frame, name)
