@@ -26,7 +26,7 @@ test: $(VENV)/.dev
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.dev
-	$(PY) bench/ingest_bench.py
+	$(PY) bench/ingest_bench.py; ingest=$$?; $(PY) bench/detect.py; detect=$$?; exit $$((ingest || detect))
 
 samples: $(VENV)/.runtime
 	$(PY) -m forge_monitor samples --out sample_logs

@@ -150,6 +150,27 @@ def cmd_scan(args) -> int:
     return 1 if fired else 0
 
 
+def cmd_detectors(args) -> int:
+    """The detector reference, or (``--toml``) a config file with every default, ready to edit."""
+    from .detectors import REGISTRY, config_help
+
+    for detector_id, spec in REGISTRY.items():
+        if args.toml:
+            print(f"[{detector_id}]  # {spec.title}: {spec.catches}")
+            for field in config_help(spec.config_type):
+                print(f"{field['name']} = {json.dumps(field['default'])}  # {field['help']}")
+            print()
+            continue
+        kind = "required" if spec.required else "expected"
+        applies = ", ".join(spec.techniques) if spec.techniques else "every technique"
+        print(f"{detector_id} ({kind}) - {spec.title}\n  catches: {spec.catches}\n  metrics: {', '.join(spec.metrics)}"
+              f"\n  applies to: {applies}\n  remediation: {spec.remediation}")
+        for field in config_help(spec.config_type):
+            print(f"  - {field['name']} = {field['default']}: {field['help']}")
+        print()
+    return 0
+
+
 def cmd_samples(args) -> int:
     from .samples import write_samples
 
@@ -171,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--metric-definitions", metavar="FILE",
                       help='SageMaker-style metric definitions for other text logs: [{"Name": ..., "Regex": ...}]')
     scan.set_defaults(func=cmd_scan)
+
+    detectors = sub.add_parser("detectors", help="what each detector catches, its thresholds and remediation")
+    detectors.add_argument("--toml", action="store_true", help="print every default as a TOML file for --config")
+    detectors.set_defaults(func=cmd_detectors)
 
     samples = sub.add_parser("samples", help="regenerate the bundled sample logs (seeded, deterministic)")
     samples.add_argument("--out", default="sample_logs", help="output folder (default: sample_logs)")

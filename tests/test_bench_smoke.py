@@ -17,3 +17,12 @@ def test_ingest_bench_runs_and_prints_every_ratio():
     names = [line.split("  ")[0] for line in lines[1:]]
     assert len(names) == 4
     assert all(("PASS" in line or "MISS" in line) for line in lines[1:] if "informational" not in line)
+
+
+def test_detector_bench_runs_and_prints_both_tables():
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "detect.py"), "--seeds", "1", "--skip-speed"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr
+    assert "synthetic (faults injected" in done.stdout and "baseline" in done.stdout
+    for detector in ("nonfinite", "loss_spike", "overfitting", "kl_spike", "reward_plateau", "reward_gaming"):
+        assert detector in done.stdout

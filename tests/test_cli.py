@@ -123,3 +123,12 @@ def test_readable_report_groups_alerts_with_remediation():
     assert "[CRITICAL] loss_spike at step 230" in done.stdout
     assert "revert to the default first" in done.stdout
     assert "not checked" in done.stdout
+
+
+def test_detector_reference_and_default_config_round_trip(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "detectors"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "loss_spike (required)" in done.stdout and "z_threshold" in done.stdout
+    toml = subprocess.run([sys.executable, "-m", "forge_monitor", "detectors", "--toml"], capture_output=True, text=True, timeout=60)
+    config = tmp_path / "defaults.toml"
+    config.write_text(toml.stdout)
+    assert scan(SAMPLE_LOGS / "nova-rft-healthy", "--config", config, "--fail-on", "info").returncode == 0

@@ -75,12 +75,12 @@ def trailing_robust(values: np.ndarray, window: int, min_history: int, level_win
     sqrt(2): a slow trend does not inflate it, and one spike moves a median very little.
     """
     s = pd.Series(values)
-    past = s.shift(1)
-    level = past.rolling(min(level_window, window), min_periods=min(min_history, level_window)).median()
+    level = s.shift(1).rolling(min(level_window, window), min_periods=1).median().to_numpy()
     change = s.diff().abs().shift(1)
-    mad = change.rolling(window, min_periods=max(min_history - 1, 1)).median() / np.sqrt(2)
-    count = past.rolling(window, min_periods=1).count()
-    return level.to_numpy(), mad.to_numpy(), count.fillna(0).to_numpy()
+    mad = change.rolling(window, min_periods=max(min_history - 1, 1)).median().to_numpy() / np.sqrt(2)
+    count = np.minimum(np.arange(len(values)), window).astype(float)  # finite series: points before i
+    level = np.where(count >= min(min_history, level_window), level, np.nan)
+    return level, mad, count
 
 
 def robust_z(values: np.ndarray, median: np.ndarray, mad: np.ndarray, floor: float) -> np.ndarray:
@@ -136,20 +136,33 @@ def spike_events(values: np.ndarray, *, window: int, min_history: int, z_thresho
         return []
     use_log = log and bool((values > 0).all())
     x = np.log(np.maximum(values, floor)) if use_log else values
-    median, mad, count = trailing_robust(x, window, min_history)
-    short_median = pd.Series(x).shift(1).rolling(min(window, LEVEL_WINDOW), min_periods=1).median().to_numpy()
-    base = np.where(np.isnan(median), short_median, median)
-    base_value = np.exp(base) if use_log else base
+    # One rolling pass for the level; the spread and the tail are computed only where the cheap
+    # ratio test passes (few points), unless that is a large share of the series.
+    level = pd.Series(x).shift(1).rolling(min(window, LEVEL_WINDOW), min_periods=1).median().to_numpy()
+    count = np.minimum(np.arange(n), window)
+    base_value = np.exp(level) if use_log else level
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(base_value > 0, values / base_value, np.inf)
-    scale_floor = 0.01 if use_log else max(1e-9, 0.01 * float(np.nanmedian(np.abs(values))))
-    z = robust_z(x, median, mad, scale_floor)
-    full = (count >= min_history) & (z > z_threshold) & (ratio >= min_ratio)
+    ratio = np.nan_to_num(ratio, nan=0.0)
+    full = (count >= min_history) & (ratio >= min_ratio)
     short = (count >= 2) & (count < min_history) & (ratio >= short_ratio)
-    flagged = np.nan_to_num(full | short, nan=False).astype(bool)
+    scale_floor = 0.01 if use_log else max(1e-9, 0.01 * float(np.nanmedian(np.abs(values))))
+    z = np.full(n, np.nan)
+    idx = np.flatnonzero(full)
+    if len(idx) > 0.05 * n:
+        _, mad, _ = trailing_robust(x, window, min_history)
+        z = robust_z(x, level, mad, scale_floor)
+    else:
+        for i in idx:
+            changes = np.abs(np.diff(x[max(i - window - 1, 0):i]))
+            mad = np.median(changes) / np.sqrt(2) if len(changes) else np.inf
+            z[i] = MAD_TO_SIGMA * (x[i] - level[i]) / max(mad, scale_floor)
+    flagged = short | (full & (np.nan_to_num(z, nan=0.0) > z_threshold))
     if tail_ratio is not None:
-        tail = pd.Series(values).shift(1).rolling(window, min_periods=2).quantile(tail_quantile).to_numpy()
-        flagged &= ~(values < tail_ratio * np.nan_to_num(tail, nan=0.0))
+        for i in np.flatnonzero(flagged):
+            past = values[max(i - window, 0):i]
+            if len(past) >= 2 and values[i] < tail_ratio * np.quantile(past, tail_quantile):
+                flagged[i] = False
     events = []
     for start, end in runs(flagged, gap=gap):
         peak = start + int(np.argmax(values[start:end + 1]))

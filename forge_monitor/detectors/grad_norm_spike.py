@@ -19,7 +19,7 @@ from .base import alerted, lr_deviation, make_alert, setting, skipped
 
 @dataclass(frozen=True)
 class GradNormSpikeConfig:
-    window: int = setting(100, "trailing points the baseline comes from", low=5)
+    window: int = setting(100, "trailing points the spread and the 95th percentile come from", low=5)
     min_history: int = setting(10, "earlier points needed before the robust z is trusted", low=3)
     z_threshold: float = setting(8.0, "robust z of log(grad norm) above which a point is a spike", low=1)
     min_ratio: float = setting(4.0, "a spike is also at least this many times the trailing median", low=1)

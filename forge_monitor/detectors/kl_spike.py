@@ -17,7 +17,7 @@ from .base import alerted, make_alert, setting, skipped
 
 @dataclass(frozen=True)
 class KlSpikeConfig:
-    window: int = setting(50, "trailing points the KL baseline comes from", low=5)
+    window: int = setting(50, "trailing points the spread and the trailing maximum come from", low=5)
     min_history: int = setting(20, "earlier points needed first (KL grows fast from ~0 early on)", low=3)
     z_threshold: float = setting(6.0, "robust z of log(KL) above which a point is a spike", low=1)
     min_ratio: float = setting(5.0, "a spike is also at least this many times the trailing median", low=1)

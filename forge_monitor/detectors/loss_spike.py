@@ -21,9 +21,9 @@ from .base import alerted, lr_deviation, make_alert, mixing_on, setting, skipped
 
 @dataclass(frozen=True)
 class LossSpikeConfig:
-    window: int = setting(100, "trailing points the baseline median and spread come from", low=5)
+    window: int = setting(100, "trailing points the spread (median step-to-step change) comes from", low=5)
     min_history: int = setting(10, "earlier points needed before the robust z is trusted", low=3)
-    z_threshold: float = setting(8.0, "robust z of log(loss) above which a point is a spike", low=1)
+    z_threshold: float = setting(5.0, "robust z of log(loss) above which a point is a spike", low=1)
     min_ratio: float = setting(1.5, "a spike is also at least this many times the trailing median", low=1)
     short_history_ratio: float = setting(3.0, "with less history than min_history, the jump must be this large", low=1)
     settle_points: int = setting(10, "points after the spike used to judge recovery", low=2)
