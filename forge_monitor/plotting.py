@@ -1,9 +1,10 @@
-"""Plotly figure builders and spike-preserving downsampling (no streamlit here).
+"""Plotly figure builders, spike-preserving downsampling and display smoothing (no streamlit here).
 
 Charts never hide a spike: a series longer than ``MAX_POINTS`` is reduced for display with
 MinMaxLTTB (``tsdownsample``), which keeps each bucket's extremes and the first and last points.
-Detectors never see downsampled data - only the browser does. Non-finite values (NaN, +-inf) are
-not drawn as a line; they are marked where they occurred.
+Detectors never see downsampled or smoothed data - only the browser does. Non-finite values
+(NaN, +-inf) are not drawn as a line; they are marked where they occurred. Every alert is drawn on
+its chart: a shaded band over its step range and a marker at its onset with the message on hover.
 """
 
 from __future__ import annotations
@@ -12,6 +13,27 @@ import numpy as np
 import pandas as pd
 
 MAX_POINTS = 2000
+SEVERITY_COLORS = {"info": "#4C78A8", "warning": "#F58518", "critical": "#E45756"}
+_LINE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+# Charts by technique: (title, metrics drawn together).
+CHARTS = {
+    "fit": [("Loss", ["train_loss", "val_loss"]), ("Learning rate", ["learning_rate"]), ("Gradient norm", ["grad_norm"])],
+    "rl": [("Reward", ["reward", "val_reward"]), ("KL to reference", ["kl"]), ("Entropy", ["entropy"]),
+           ("Response length", ["response_length"]), ("Truncated completions", ["truncated_ratio"]),
+           ("Reward spread", ["reward_std", "frac_reward_zero_std"]), ("Gradient norm", ["grad_norm"])],
+    "dpo": [("Loss", ["train_loss", "val_loss"]), ("Reward margin", ["rewards/margins"]), ("Gradient norm", ["grad_norm"]),
+            ("Learning rate", ["learning_rate"])],
+}
+
+
+def chart_plan(technique: str, metrics: set[str]) -> list[tuple[str, list[str]]]:
+    """The charts a run of this technique gets, keeping only metrics it has."""
+    family = "rl" if technique in ("rft", "ppo") else "dpo" if technique == "dpo" else "fit"
+    if family == "fit" and "reward" in metrics and "train_loss" not in metrics:
+        family = "rl"
+    plan = [(title, [m for m in group if m in metrics]) for title, group in CHARTS[family]]
+    return [(title, group) for title, group in plan if group]
 
 
 def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -25,31 +47,126 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> tuple[n
     return x[index], y[index]
 
 
+def smooth(steps: np.ndarray, values: np.ndarray, weight: float) -> np.ndarray:
+    """Step-aware, debiased exponential moving average (for display only).
+
+    The decay per point is ``weight ** (step gap / typical gap)``, so a series logged every 10 steps
+    and one logged every step smooth alike over the same span of training; the first points are
+    debiased (divided by the weight accumulated so far) instead of being pulled towards zero.
+    """
+    if weight <= 0 or len(values) < 2:
+        return values.astype(np.float64)
+    gaps = np.diff(steps).astype(np.float64)
+    typical = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else 1.0
+    decay = np.concatenate([[0.0], weight ** (np.maximum(gaps, 0) / typical)])
+    out = np.empty(len(values))
+    acc = norm = 0.0
+    for i, (d, v) in enumerate(zip(decay, values)):
+        if not np.isfinite(v):
+            out[i] = np.nan  # non-finite points are shown as markers, not smoothed into neighbours
+            continue
+        acc = d * acc + (1 - d) * v if i else v
+        norm = d * norm + (1 - d) if i else 1.0
+        out[i] = acc / norm if norm else v
+    return out
+
+
+def robust_range(values: np.ndarray, *, log: bool = False) -> tuple[float, float, int] | None:
+    """A y-range that lets outliers go off the chart (with a count), or None when nothing is cut.
+
+    Uses the interquartile range (3 IQR beyond the quartiles), per series, never a blanket
+    percentile: a handful of spikes do not flatten the rest of the curve, and the note says how
+    many points lie outside.
+    """
+    finite = values[np.isfinite(values)]
+    if log:
+        finite = np.log10(finite[finite > 0])
+    if len(finite) < 20:
+        return None
+    q1, q3 = np.percentile(finite, [25, 75])
+    iqr = max(q3 - q1, 1e-12)
+    lo, hi = max(finite.min(), q1 - 3 * iqr), min(finite.max(), q3 + 3 * iqr)
+    outside = int(((finite < lo) | (finite > hi)).sum())
+    if outside == 0:
+        return None
+    pad = 0.05 * (hi - lo or 1.0)
+    return lo - pad, hi + pad, outside
+
+
 def series(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    part = frame[frame["metric"] == metric]
+    part = frame[frame["metric"] == metric].sort_values("step")
     return part["step"].to_numpy(), part["value"].to_numpy(dtype=np.float64)
 
 
-def metric_figure(frame: pd.DataFrame, metric: str, *, title: str | None = None, log_y: bool = False):
-    """A line chart of one metric: downsampled finite points, non-finite points marked in red."""
+def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str | None = None, alerts=(),
+                  log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300):
+    """A chart of one or more metrics with its alerts drawn on it. Returns (figure, note)."""
     import plotly.graph_objects as go
 
-    steps, values = series(frame, metric)
-    finite = np.isfinite(values)
-    x, y = downsample(steps[finite], values[finite])
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=metric, line={"width": 1.5}))
-    if (~finite).any():
-        bad = steps[~finite]
-        fig.add_trace(go.Scatter(
-            x=bad, y=np.full(len(bad), np.nanmax(y) if len(y) else 0.0), mode="markers", name="NaN / inf",
-            marker={"color": "crimson", "symbol": "x", "size": 9},
-            hovertext=[f"step {s}: {v}" for s, v in zip(bad, values[~finite])], hoverinfo="text",
-        ))
-    fig.update_layout(
-        title=title or metric, height=280, margin={"l": 40, "r": 10, "t": 40, "b": 30},
-        xaxis_title="step", showlegend=bool((~finite).any()),
-    )
+    all_values, notes = [], []
+    for index, metric in enumerate(metrics):
+        color = _LINE_COLORS[index % len(_LINE_COLORS)]
+        steps, values = series(frame, metric)
+        finite = np.isfinite(values)
+        x, y = downsample(steps[finite], values[finite])
+        all_values.append(values[finite])
+        sparse = len(steps) < 60
+        fig.add_trace(go.Scatter(x=x, y=y, name=metric, mode="lines+markers" if sparse else "lines",
+                                 line={"color": color, "width": 1 if smoothing else 1.6},
+                                 opacity=0.35 if smoothing else 1.0))
+        if smoothing and len(steps) > 2:
+            sx, sy = downsample(steps[finite], smooth(steps[finite], values[finite], smoothing))
+            fig.add_trace(go.Scatter(x=sx, y=sy, name=f"{metric} (smoothed)", mode="lines",
+                                     line={"color": color, "width": 2.2}))
+        if (~finite).any():
+            bad = steps[~finite]
+            top = np.nanmax(values[finite]) if finite.any() else 0.0
+            fig.add_trace(go.Scatter(
+                x=bad, y=np.full(len(bad), top), mode="markers", name=f"{metric}: NaN / inf",
+                marker={"color": SEVERITY_COLORS["critical"], "symbol": "x", "size": 9},
+                hovertext=[f"step {s}: {metric} = {v}" for s, v in zip(bad, values[~finite])], hoverinfo="text"))
+            notes.append(f"{int((~finite).sum())} non-finite {metric} value(s) marked ✕")
+    for alert in alerts:
+        color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
+        if alert.step_end > alert.step:
+            fig.add_vrect(x0=alert.step, x1=alert.step_end, fillcolor=color, opacity=0.12, line_width=0)
+        fig.add_vline(x=alert.step, line={"color": color, "width": 1.5, "dash": "dot"})
+        fig.add_annotation(x=alert.step, y=1.0, yref="paper", text=f"⚠ {alert.detector}", showarrow=False,
+                           yanchor="bottom", font={"color": color, "size": 11},
+                           hovertext=f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) at step "
+                                     f"{alert.step}: {alert.message}")
+    if robust_y and all_values:
+        joined = np.concatenate(all_values)
+        cut = robust_range(joined, log=log_y)
+        if cut:
+            lo, hi, outside = cut
+            fig.update_yaxes(range=[lo, hi])
+            notes.append(f"{outside} point(s) outside the y-range (axis fitted to the bulk; zoom out to see them)")
+    fig.update_layout(title=title or " / ".join(metrics), height=height, margin={"l": 40, "r": 10, "t": 50, "b": 30},
+                      xaxis_title="step", legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig, "; ".join(notes)
+
+
+def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool = False, smoothing: float = 0.0):
+    """Several runs' ``metric`` aligned by step (the compare page)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for index, (run_id, frame) in enumerate(frames.items()):
+        steps, values = series(frame, metric)
+        finite = np.isfinite(values)
+        if not finite.any():
+            continue
+        y = smooth(steps[finite], values[finite], smoothing) if smoothing else values[finite]
+        x, y = downsample(steps[finite], y)
+        fig.add_trace(go.Scatter(x=x, y=y, name=run_id, mode="lines",
+                                 line={"color": _LINE_COLORS[index % len(_LINE_COLORS)]}))
+    fig.update_layout(title=metric, height=420, xaxis_title="step", legend={"orientation": "h", "y": -0.25},
+                      margin={"l": 40, "r": 10, "t": 50, "b": 30})
     if log_y:
         fig.update_yaxes(type="log")
     return fig

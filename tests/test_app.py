@@ -1,22 +1,143 @@
-"""AppTest: the dashboard opens on the sample logs with no configuration and no network."""
+"""AppTest for every page: the dashboard opens on the sample logs with no configuration and no network."""
 
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, SAMPLE_LOGS
+from forge_monitor.samples import SAMPLES
+
+APP = str(PROJECT_ROOT / "app.py")
 
 
-def test_app_lists_sample_runs_and_charts_the_selected_one():
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
+def open_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def chart_specs(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def pick(at, run_id):
+    at.selectbox(key="run").select(run_id).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_id_of(folder: str) -> str:
+    return next(p.relative_to(SAMPLE_LOGS).as_posix() for p in (SAMPLE_LOGS / folder).rglob("*")
+                if p.is_file() and p.suffix in (".log", ".json", ".csv") and p.name != "eval_results.json"
+                and "checkpoint-600" not in p.as_posix()) if folder != "bedrock-nova-sft" else "bedrock-nova-sft/model-customization-job-abc123"
+
+
+def test_run_page_opens_on_the_samples():
+    at = open_app()
     assert not at.exception
-    assert at.title[0].value == "Training runs"
+    assert at.sidebar.radio[0].value == "samples"
+    assert at.title[0].value  # the selected run's id
+
+
+@pytest.mark.parametrize("folder", [s.folder for s in SAMPLES])
+def test_every_sample_run_renders_without_exception(folder):
+    at = open_app()
+    run_id = next(o for o in at.selectbox(key="run").options if o.split(" ", 1)[1].startswith(folder + "/") or o.split(" ", 1)[1] == folder)
+    at.selectbox(key="run").set_value(run_id.split(" ", 1)[1]).run()
+    assert not at.exception, at.exception
+    assert chart_specs(at), folder
+
+
+def test_loss_spike_sample_lists_the_alert_with_its_remediation_and_draws_it():
+    at = open_app(run="nova-sft-datamix-high-lr/train.log")
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "loss_spike" in text
+    assert any("revert to the default first" in i.value for i in at.info)
+    loss_chart = next(s for s in chart_specs(at) if s["layout"]["title"]["text"] == "Loss")
+    annotations = [a["text"] for a in loss_chart["layout"].get("annotations", [])]
+    assert any("loss_spike" in a for a in annotations)
+
+
+def test_healthy_sample_lists_no_alert():
+    at = open_app(run="nova-sft-lora-healthy/train.log")
+    assert not at.exception
+    assert any("No alerts" in s.value for s in at.success)
+    assert not [m for m in at.markdown if "loss_spike" in m.value]
+
+
+def test_url_selects_the_run_and_survives_a_page_switch():
+    at = open_app(run="nova-rft-hyperpod-kl-spike/train.log")
+    assert at.session_state["run"] == "nova-rft-hyperpod-kl-spike/train.log"
+    at.switch_page("pages/postmortem.py").run()
+    assert not at.exception
+    assert at.query_params["run"] == "nova-rft-hyperpod-kl-spike/train.log"  # still in the shareable URL
+    assert any("What went wrong first:** `kl_spike` at step 182" in m.value for m in at.markdown)
+
+
+def test_postmortem_page_exports():
+    at = open_app(run="nova-sft-datamix-high-lr/train.log")
+    at.switch_page("pages/postmortem.py").run()
+    assert not at.exception
+    assert any("What went wrong first" in m.value for m in at.markdown)
+    assert len(at.get("download_button")) == 4
+
+
+def test_compare_page_and_sweep_table():
+    at = open_app()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
     table = at.dataframe[0].value
-    assert "nova-sft-datamix-high-lr/train.log" in set(table["run"])
-    at.selectbox(key="run").select("nova-sft-datamix-high-lr/train.log").run()
+    gains = dict(zip(table["run"], table["relative gain %"]))
+    assert gains["sweep-medreason-r32-a64-lr1e-5-312steps"] == pytest.approx(10.75)
+    assert gains["sweep-medreason-r64-a64-lr1e-5-312steps"] == pytest.approx(11.16)
+    assert round(gains["sweep-llava-cot-r64-a64-lr1e-5-312steps"]) == 322
+    assert round(gains["sweep-llava-cot-r32-a128-lr1e-5-312steps"]) == 305
+    assert chart_specs(at)
+
+
+def test_detector_and_recipe_pages_render():
+    at = open_app()
+    at.switch_page("pages/detectors.py").run()
+    assert not at.exception and at.title[0].value == "Detector reference"
+    assert len(at.expander) == 12
+    at.switch_page("pages/recipe.py").run()
     assert not at.exception
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    titles = {spec["layout"]["title"]["text"] for spec in specs}
-    assert {"train_loss", "grad_norm", "learning_rate"} <= titles
+    at.text_area(key="recipe_text").input((SAMPLE_LOGS / "nova-sft-datamix-high-lr" / "recipe.yaml").read_text()).run()
+    assert not at.exception
+    assert [m.value for m in at.metric][:2] == ["SFT", "lora"]
+    at.text_area(key="recipe_text").input("run: [unclosed").run()
+    assert any("Invalid YAML at line 1" in e.value for e in at.error)
+
+
+def test_folder_outside_the_allowed_roots_is_refused(tmp_path, monkeypatch):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv("FORGE_MONITOR_ROOTS", str(allowed))
+    at = open_app(source="folder", folder=str(tmp_path / "elsewhere"))
+    assert not at.exception
+    assert any("outside the allowed folders" in e.value for e in at.sidebar.error)
+    (allowed / "run").mkdir()
+    (allowed / "run" / "train.log").write_text((SAMPLE_LOGS / "nova-cpt-healthy" / "train.log").read_text())
+    at = open_app(source="folder", folder=str(allowed))
+    assert not at.exception and not at.sidebar.error
+    assert at.session_state["run"] == "run/train.log"
+
+
+def test_no_roots_configured_refuses_every_folder(monkeypatch):
+    monkeypatch.delenv("FORGE_MONITOR_ROOTS", raising=False)
+    monkeypatch.delenv("FORGE_MONITOR_LOGS", raising=False)
+    at = open_app(source="folder", folder=str(SAMPLE_LOGS))
+    assert any("FORGE_MONITOR_ROOTS" in e.value for e in at.sidebar.error)
+
+
+def test_live_mode_renders_with_a_fragment():
+    at = open_app(run="nova-rft-healthy/train.log")
+    at.toggle(key="live").set_value(True).run()
+    assert not at.exception
+    assert any("live · last step 200" in c.value for c in at.caption)

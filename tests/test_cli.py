@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import PROJECT_ROOT, SAMPLE_LOGS
+from forge_monitor.samples import SAMPLES
 
 RUN_KEYS = {"run_id", "source", "format", "technique", "steps", "metrics", "skipped_lines", "restarts", "warnings"}
 
@@ -26,7 +27,7 @@ def test_scan_json_contract_on_the_sample_logs():
         assert set(alert) == {"run_id", "detector", "severity", "metric", "step", "step_end", "message", "remediation", "evidence"}
     fired = {(a["run_id"].split("/")[0], a["detector"]) for a in payload["alerts"]}
     assert ("nova-sft-datamix-high-lr", "loss_spike") in fired and ("nova-rft-hyperpod-kl-spike", "kl_spike") in fired
-    assert len(payload["runs"]) == 11
+    assert len(payload["runs"]) == len(SAMPLES)
     for run in payload["runs"]:
         assert RUN_KEYS <= set(run)
         assert set(run["steps"]) == {"first", "last", "count"} and run["steps"]["count"] > 0

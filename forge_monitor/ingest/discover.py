@@ -14,6 +14,7 @@ A recipe YAML next to the log fills in technique, training mode and hyperparamet
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,25 @@ def infer_details(info: RunInfo, frame: pd.DataFrame, primary: Path, formats: li
                 pass
 
 
+def _read_eval_results(path: Path, info: RunInfo) -> None:
+    """``eval_results.json`` next to a log: base and tuned scores of the target metric (sweeps)."""
+    if not path.is_file():
+        return
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        info.warnings.append(f"{path.name} could not be read: {err}")
+        return
+    if not isinstance(results, dict):
+        info.warnings.append(f"{path.name} is not a JSON object")
+        return
+    for key in ("dataset", "target_metric", "base_score", "tuned_score"):
+        if key in results:
+            info.final_metrics[key] = results[key]
+    if isinstance(results.get("lora_rank"), (int, float)):
+        info.hyperparameters["lora_rank"] = results["lora_rank"]
+
+
 def open_run(spec: RunSpec, *, definitions: MetricDefinitions | None = None) -> Run:
     """Read a run for the first time (later reads: ``run.live.refresh()``). Raises FormatError."""
     info = RunInfo(run_id=spec.run_id, source=str(spec.primary), format="")
@@ -180,6 +200,7 @@ def open_run(spec: RunSpec, *, definitions: MetricDefinitions | None = None) -> 
             info.hyperparameters.update(summary["hyperparameters"])
         except RecipeError as err:
             info.warnings.append(str(err))
+    _read_eval_results(recipe_dir / "eval_results.json", info)
     live = LiveRun(info, spec.streams, definitions=definitions)
     live.refresh()
     formats = sorted(set(live.formats.values()))

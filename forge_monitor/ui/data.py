@@ -1,31 +1,82 @@
-"""Cached loading of runs for the pages. Caching decorators live here and nowhere else."""
+"""Loading runs for the pages: sources, allowed roots, caching. Caching decorators live here only."""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from ..detectors import run_checks
 from ..ingest import load_paths
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_LOGS = PROJECT_ROOT / "sample_logs"
+MAX_UPLOAD_MB = 200
 
 
-def default_source() -> Path:
-    """The bundled sample logs, unless FORGE_MONITOR_LOGS names another folder."""
+@dataclass
+class Loaded:
+    runs: list  # ingest.Run
+    reports: dict  # run_id -> Report
+    errors: list  # FileProblem
+    problems: list  # FileProblem
+
+
+def sample_folder() -> Path:
+    """The bundled sample logs, unless FORGE_MONITOR_LOGS names another folder (``make demo``)."""
     return Path(os.environ.get("FORGE_MONITOR_LOGS", SAMPLE_LOGS))
 
 
-@st.cache_resource(show_spinner="Reading runs…")
-def load_folder(folder: str, _mtime_key: float):
-    """All runs under ``folder`` (cached; ``_mtime_key`` changes when the folder changes)."""
-    return load_paths([folder])
+def allowed_roots() -> list[Path]:
+    """Folders a user may open: FORGE_MONITOR_ROOTS (os.pathsep-separated) and FORGE_MONITOR_LOGS."""
+    roots = [Path(p).expanduser().resolve() for p in os.environ.get("FORGE_MONITOR_ROOTS", "").split(os.pathsep) if p]
+    if os.environ.get("FORGE_MONITOR_LOGS"):
+        roots.append(Path(os.environ["FORGE_MONITOR_LOGS"]).expanduser().resolve())
+    return roots
 
 
-def folder_key(folder: Path) -> float:
+def check_folder(raw: str) -> tuple[Path | None, str | None]:
+    """(folder, None) when ``raw`` lies under an allowed root, else (None, the reason)."""
+    if not raw.strip():
+        return None, "enter a folder path"
+    roots = allowed_roots()
+    if not roots:
+        return None, ("no folders are allowed: set FORGE_MONITOR_ROOTS to the folders the dashboard may read "
+                      "(e.g. FORGE_MONITOR_ROOTS=/data/runs make demo)")
+    folder = Path(raw).expanduser().resolve()
+    if not any(folder == root or root in folder.parents for root in roots):
+        return None, f"{folder} is outside the allowed folders ({', '.join(str(r) for r in roots)})"
+    if not folder.is_dir():
+        return None, f"{folder} is not a folder"
+    return folder, None
+
+
+def folder_key(folder: Path) -> tuple:
+    """Changes whenever a file under the folder changes, so the cache reloads."""
     try:
-        return max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
+        stats = [(p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()]
     except OSError:
-        return 0.0
+        return (0,)
+    return (len(stats), max(stats, default=(0, 0)), sum(s for _, s in stats))
+
+
+@st.cache_resource(show_spinner="Reading runs…", max_entries=16)
+def load_folder(folder: str, _key: tuple) -> Loaded:
+    result = load_paths([folder])
+    reports = {run.info.run_id: run_checks(run.frame, run.info) for run in result.runs}
+    return Loaded(result.runs, reports, result.errors, result.problems)
+
+
+def load_cached(folder: Path) -> Loaded:
+    return load_folder(str(folder), folder_key(folder))
+
+
+def save_upload(uploaded, directory: str | None) -> Path:
+    """Uploaded bytes go to a private temp folder (never next to the user's files)."""
+    directory = directory or tempfile.mkdtemp(prefix="forge-monitor-upload-")
+    target = Path(directory) / Path(uploaded.name).name
+    target.write_bytes(uploaded.getvalue())
+    return target

@@ -1,0 +1,91 @@
+"""Post-mortem exports: a self-contained HTML report, the tidy frame as CSV / Parquet, alerts as JSON.
+
+The HTML carries plotly.js inline once and every chart as data, so it opens offline and can be
+mailed. Every run id, metric name, file name, message and remediation is HTML-escaped: a log file
+may be named ``<script>.log``.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from .alerts import Report
+from .ingest import Run
+from .plotting import chart_plan, metric_figure
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem} h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}
+.sev{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:.8rem;font-weight:600}
+.critical{background:#E45756}.warning{background:#F58518}.info{background:#4C78A8}
+table{border-collapse:collapse;width:100%;font-size:.9rem} td,th{border-bottom:1px solid #eee;padding:6px;text-align:left;vertical-align:top}
+.remedy{color:#333;background:#f6f8fa;padding:6px 10px;border-left:3px solid #4C78A8;margin:4px 0 12px}
+.muted{color:#777;font-size:.85rem}
+"""
+
+
+def alerts_json(report: Report) -> str:
+    return json.dumps([a.to_dict() for a in report.alerts], indent=2)
+
+
+def frame_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def frame_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.astype({"run_id": str, "metric": str}).to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def timeline(report: Report) -> list[dict]:
+    """Alerts in order of onset: what went wrong first comes first."""
+    return [{"order": i + 1, **a.to_dict()} for i, a in enumerate(report.alerts)]
+
+
+def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor post-mortem") -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style></head><body>",
+             f"<h1>{e(title)}</h1><p class='muted'>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} "
+             f"by forge-monitor. {len(runs)} run(s).</p>"]
+    plotly_included = False
+    for run, report in runs:
+        info, frame = run.info, run.frame
+        steps = frame["step"]
+        parts.append(f"<h2>{e(info.run_id)}</h2><p class='muted'>source {e(info.source)} · format {e(info.format)} · "
+                     f"technique {e(info.technique)} · platform {e(info.platform)} · steps "
+                     f"{int(steps.min()) if len(steps) else '-'}–{int(steps.max()) if len(steps) else '-'}</p>")
+        alerts = report.alerts
+        if alerts:
+            parts.append("<h3>What went wrong, in order</h3><table><tr><th>#</th><th>steps</th><th>severity</th>"
+                         "<th>detector</th><th>what was seen / what to change</th></tr>")
+            for i, a in enumerate(alerts, 1):
+                sev = e(a.severity.value)
+                parts.append(f"<tr><td>{i}</td><td>{a.step}–{a.step_end}</td><td><span class='sev {sev}'>{sev}</span></td>"
+                             f"<td>{e(a.detector)}<br><span class='muted'>{e(a.metric)}</span></td><td>{e(a.message)}"
+                             f"<div class='remedy'>{e(a.remediation)}</div><span class='muted'>evidence: "
+                             f"{e(json.dumps(a.to_dict()['evidence']))}</span></td></tr>")
+            parts.append("</table>")
+        else:
+            parts.append("<p>No alerts.</p>")
+        skipped = report.skipped
+        if skipped:
+            parts.append("<p class='muted'>Not checked: " + "; ".join(f"{e(r.detector)} ({e(r.reason)})" for r in skipped) + "</p>")
+        metrics = set(frame["metric"].astype(str).unique()) if len(frame) else set()
+        for chart_title, group in chart_plan(info.technique, metrics):
+            chart_alerts = [a for a in alerts if a.metric in group]
+            fig, note = metric_figure(frame, group, title=chart_title, alerts=chart_alerts)
+            fig.update_layout(title=html.escape(chart_title))
+            for trace in fig.data:  # names come from logs: escape before they reach the page
+                trace.name = html.escape(str(trace.name))
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=not plotly_included))
+            plotly_included = True
+            if note:
+                parts.append(f"<p class='muted'>{e(note)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,49 @@
+"""Session-state keys and URL query parameters, defined in one place.
+
+The source and the selected run live in the URL (``?source=samples&run=...&step=...``) so a link to
+a run and a step can be shared, and they survive page switches.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+SOURCE = "source"  # samples | folder | upload | cloudwatch
+FOLDER = "folder"
+RUN = "run"
+STEP = "step"
+LIVE = "live"
+SMOOTHING = "smoothing"
+LOG_Y = "log_y"
+ROBUST_Y = "robust_y"
+UPLOAD_DIR = "upload_dir"
+MONITORS = "monitors"  # run id -> LiveMonitor, for live mode
+
+SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
+           "cloudwatch": "CloudWatch job"}
+_URL_KEYS = (SOURCE, FOLDER, RUN, STEP)
+
+
+def init() -> None:
+    """Seed session state from the URL once per session; afterwards the widgets own the values."""
+    if st.session_state.get("_initialised"):
+        return
+    params = st.query_params
+    st.session_state[SOURCE] = params.get(SOURCE, "samples") if params.get(SOURCE) in SOURCES else "samples"
+    st.session_state[FOLDER] = params.get(FOLDER, "")
+    if params.get(RUN):
+        st.session_state[RUN] = params.get(RUN)
+    if params.get(STEP, "").isdigit():
+        st.session_state[STEP] = int(params.get(STEP))
+    st.session_state["_initialised"] = True
+
+
+def sync_url() -> None:
+    """Write the shareable part of the state back into the URL."""
+    for key in _URL_KEYS:
+        value = st.session_state.get(key)
+        if value in (None, ""):
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)

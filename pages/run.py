@@ -1,0 +1,85 @@
+"""Run page: health summary, charts chosen by technique with every alert drawn on them, alerts with
+their evidence and remediation beside the charts, and live mode."""
+
+import time
+
+import streamlit as st
+
+from forge_monitor.live import LiveMonitor
+from forge_monitor.plotting import chart_plan, metric_figure
+from forge_monitor.ui import state
+from forge_monitor.ui.components import alert_card, health_summary
+
+run, report = st.session_state.get("selected") or (None, None)
+if run is None:
+    st.title("Run")
+    st.info("No runs in this source yet: pick the sample logs, an allowed folder or a file in the sidebar.")
+    st.stop()
+
+st.title(run.info.run_id)
+st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.info.platform}"
+           + (f" · {run.info.training_mode}" if run.info.training_mode else "")
+           + (f" · recipe `{run.info.recipe_path.split('/')[-1]}`" if run.info.recipe_path else ""))
+
+controls = st.columns([1, 1, 1, 2])
+log_y = controls[0].toggle("Log scale", key=state.LOG_Y)
+robust_y = controls[1].toggle("Fit y to the bulk", value=True, key=state.ROBUST_Y,
+                              help="Outliers may go off the chart; a note says how many.")
+live = controls[2].toggle("Live", key=state.LIVE, help="Re-read the log every few seconds (only appended data).")
+smoothing = controls[3].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
+
+
+def render(run, report):
+    health_summary(report)
+    left, right = st.columns([2, 1])
+    metrics = set(run.frame["metric"].astype(str).unique())
+    with left:
+        for title, group in chart_plan(run.info.technique, metrics):
+            chart_alerts = [a for a in report.alerts if a.metric in group]
+            fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, log_y=log_y,
+                                      smoothing=smoothing, robust_y=robust_y)
+            st.plotly_chart(fig, key=f"chart-{title}")
+            if note:
+                st.caption(note)
+        others = sorted(metrics - {m for _, g in chart_plan(run.info.technique, metrics) for m in g})
+        if others:
+            with st.expander(f"{len(others)} other metric(s)"):
+                chosen = st.multiselect("Metrics", others, default=others[:2], key="other_metrics")
+                for metric in chosen:
+                    fig, note = metric_figure(run.frame, metric, alerts=[a for a in report.alerts if a.metric == metric],
+                                              log_y=log_y, smoothing=smoothing, robust_y=robust_y, height=240)
+                    st.plotly_chart(fig, key=f"other-{metric}")
+    with right:
+        st.subheader(f"Alerts ({len(report.alerts)})")
+        for index, alert in enumerate(report.alerts):
+            alert_card(alert, key=f"alert-{index}")
+        if run.info.warnings:
+            with st.expander("Reading notes"):
+                for warning in run.info.warnings:
+                    st.caption(warning)
+
+
+if live:
+    monitors = st.session_state.setdefault(state.MONITORS, {})
+
+    @st.fragment(run_every="3s")
+    def live_view():
+        monitor = monitors.get(run.info.run_id)
+        if monitor is None:
+            monitor = monitors[run.info.run_id] = LiveMonitor(run)
+        messages, fresh = monitor.update()
+        for message in messages:
+            st.warning(message)
+        frame = monitor.run.live.frame
+        last_step = int(frame["step"].max()) if len(frame) else 0
+        arrived = monitor.run.live.last_new_data
+        ago = f"{time.time() - arrived:.0f} s ago" if arrived else "not yet"
+        st.caption(f"🟢 live · last step {last_step} arrived {ago} · {len(fresh)} new alert(s) this refresh")
+        resolved = [e for e in monitor.ledger.entries if not e.active]
+        if resolved:
+            st.caption(f"{len(resolved)} earlier alert(s) no longer hold (kept in the post-mortem).")
+        render(monitor.run, monitor.report)
+
+    live_view()
+else:
+    render(run, report)
