@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: demo test bench samples clean
+.PHONY: demo live-demo test bench samples clean chromium
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 demo: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --browser.gatherUsageStats false
 
-test: $(VENV)/.dev
+# The browser test drives Debian's chromium (prebuilt browser downloads are not available): install it
+# when it is missing and we are root; otherwise the browser test skips with a loud message (not in CI).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here: the browser test will skip"; fi; }
+
+test: $(VENV)/.dev chromium
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.dev
@@ -33,3 +41,6 @@ samples: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) test-artifacts
+
+live-demo: $(VENV)/.runtime
+	$(PY) -m forge_monitor demo --live --port $(PORT)

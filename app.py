@@ -7,14 +7,14 @@ import streamlit as st
 
 from forge_monitor.ui.sidebar import run_picker, source_picker
 
-st.set_page_config(page_title="forge-monitor", page_icon="📈", layout="wide")
+st.set_page_config(page_title="forge-monitor", layout="wide")
 
 pages = [
-    st.Page("pages/run.py", title="Run", icon="📈", default=True, url_path="run"),
-    st.Page("pages/compare.py", title="Compare", icon="📊", url_path="compare"),
-    st.Page("pages/postmortem.py", title="Post-mortem", icon="🧾", url_path="postmortem"),
-    st.Page("pages/recipe.py", title="Recipe check", icon="🧪", url_path="recipe"),
-    st.Page("pages/detectors.py", title="Detector reference", icon="📚", url_path="detectors"),
+    st.Page("pages/run.py", title="Run", default=True, url_path="run"),
+    st.Page("pages/compare.py", title="Compare", url_path="compare"),
+    st.Page("pages/postmortem.py", title="Post-mortem", url_path="postmortem"),
+    st.Page("pages/recipe.py", title="Recipe check", url_path="recipe"),
+    st.Page("pages/detectors.py", title="Detector reference", url_path="detectors"),
 ]
 navigation = st.navigation(pages)
 # The sidebar is shared by every page, so the source and the selected run survive page switches.

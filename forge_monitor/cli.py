@@ -150,6 +150,32 @@ def cmd_scan(args) -> int:
     return 1 if fired else 0
 
 
+def cmd_report(args) -> int:
+    """A self-contained HTML post-mortem of the runs under PATH..."""
+    from .detectors import load_config, run_checks
+    from .ingest import load_definitions, load_paths
+    from .report import html_report
+
+    try:
+        config = load_config(args.config)
+        definitions = load_definitions(args.metric_definitions) if args.metric_definitions else None
+    except ValueError as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return 2
+    result = load_paths(args.paths, definitions=definitions)
+    for error in result.errors:
+        print(f"forge-monitor: {error}", file=sys.stderr)
+    if not result.runs:
+        print("forge-monitor: no runs to report", file=sys.stderr)
+        return 2
+    pairs = [(run, run_checks(run.frame, run.info, config)) for run in result.runs]
+    out = Path(args.output)
+    out.write_text(html_report(pairs, title=args.title), encoding="utf-8")
+    n_alerts = sum(len(report.alerts) for _, report in pairs)
+    print(f"wrote {out} ({len(pairs)} run(s), {n_alerts} alert(s), {out.stat().st_size / 1e6:.1f} MB)")
+    return 2 if result.errors else 0
+
+
 def cmd_detectors(args) -> int:
     """The detector reference, or (``--toml``) a config file with every default, ready to edit."""
     from .detectors import REGISTRY, config_help
@@ -169,6 +195,12 @@ def cmd_detectors(args) -> int:
             print(f"  - {field['name']} = {field['default']}: {field['help']}")
         print()
     return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(live=args.live, sample=args.run, steps_per_second=args.rate, port=args.port)
 
 
 def cmd_samples(args) -> int:
@@ -193,9 +225,24 @@ def build_parser() -> argparse.ArgumentParser:
                       help='SageMaker-style metric definitions for other text logs: [{"Name": ..., "Regex": ...}]')
     scan.set_defaults(func=cmd_scan)
 
+    report = sub.add_parser("report", help="write a self-contained HTML post-mortem report")
+    report.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.add_argument("--title", default="forge-monitor post-mortem")
+    report.add_argument("--config", metavar="TOML", help="detector thresholds")
+    report.add_argument("--metric-definitions", metavar="FILE", help="metric definitions for other text logs")
+    report.set_defaults(func=cmd_report)
+
     detectors = sub.add_parser("detectors", help="what each detector catches, its thresholds and remediation")
     detectors.add_argument("--toml", action="store_true", help="print every default as a TOML file for --config")
     detectors.set_defaults(func=cmd_detectors)
+
+    demo = sub.add_parser("demo", help="open the dashboard on the sample logs; --live replays a run as it happens")
+    demo.add_argument("--live", action="store_true", help="replay a sample run into a temporary log, followed live")
+    demo.add_argument("--run", default="nova-sft-datamix-high-lr", help="sample folder to replay (default: %(default)s)")
+    demo.add_argument("--rate", type=float, default=5.0, help="steps per second (default: %(default)s)")
+    demo.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    demo.set_defaults(func=cmd_demo)
 
     samples = sub.add_parser("samples", help="regenerate the bundled sample logs (seeded, deterministic)")
     samples.add_argument("--out", default="sample_logs", help="output folder (default: sample_logs)")

@@ -23,8 +23,8 @@ st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.
 
 controls = st.columns([1, 1, 1, 2])
 log_y = controls[0].toggle("Log scale", key=state.LOG_Y)
-robust_y = controls[1].toggle("Fit y to the bulk", value=True, key=state.ROBUST_Y,
-                              help="Outliers may go off the chart; a note says how many.")
+robust_y = controls[1].toggle("Fit y to the bulk", value=False, key=state.ROBUST_Y,
+                              help="Let outliers go off the chart (a note says how many) to see the bulk of the curve.")
 live = controls[2].toggle("Live", key=state.LIVE, help="Re-read the log every few seconds (only appended data).")
 smoothing = controls[3].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
 
@@ -74,7 +74,7 @@ if live:
         last_step = int(frame["step"].max()) if len(frame) else 0
         arrived = monitor.run.live.last_new_data
         ago = f"{time.time() - arrived:.0f} s ago" if arrived else "not yet"
-        st.caption(f"🟢 live · last step {last_step} arrived {ago} · {len(fresh)} new alert(s) this refresh")
+        st.caption(f"live · last step {last_step} arrived {ago} · {len(fresh)} new alert(s) this refresh")
         resolved = [e for e in monitor.ledger.entries if not e.active]
         if resolved:
             st.caption(f"{len(resolved)} earlier alert(s) no longer hold (kept in the post-mortem).")

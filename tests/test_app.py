@@ -31,12 +31,6 @@ def pick(at, run_id):
     return at
 
 
-def run_id_of(folder: str) -> str:
-    return next(p.relative_to(SAMPLE_LOGS).as_posix() for p in (SAMPLE_LOGS / folder).rglob("*")
-                if p.is_file() and p.suffix in (".log", ".json", ".csv") and p.name != "eval_results.json"
-                and "checkpoint-600" not in p.as_posix()) if folder != "bedrock-nova-sft" else "bedrock-nova-sft/model-customization-job-abc123"
-
-
 def test_run_page_opens_on_the_samples():
     at = open_app()
     assert not at.exception
@@ -47,8 +41,8 @@ def test_run_page_opens_on_the_samples():
 @pytest.mark.parametrize("folder", [s.folder for s in SAMPLES])
 def test_every_sample_run_renders_without_exception(folder):
     at = open_app()
-    run_id = next(o for o in at.selectbox(key="run").options if o.split(" ", 1)[1].startswith(folder + "/") or o.split(" ", 1)[1] == folder)
-    at.selectbox(key="run").set_value(run_id.split(" ", 1)[1]).run()
+    run_id = next(r.info.run_id for r in at.session_state["loaded"].runs if r.info.run_id.split("/")[0] == folder)
+    at.selectbox(key="run").set_value(run_id).run()
     assert not at.exception, at.exception
     assert chart_specs(at), folder
 

@@ -63,3 +63,30 @@ def test_ledger_keeps_an_alert_that_stopped_holding_as_resolved():
     assert ledger.merge(report(_alert(1, 60)), 60) == []  # the same alert, grown: not new
     ledger.merge(report(), 90)  # the reward started to rise: the plateau no longer holds
     assert ledger.active == [] and ledger.entries[0].resolved_at == 90 and ledger.entries[0].alert.step_end == 60
+
+
+def test_live_demo_replay_raises_alerts_as_they_happen(tmp_path):
+    import hashlib
+    import threading
+
+    from forge_monitor.demo import prepare_replay, replay
+
+    sample = SAMPLE_LOGS / "nova-sft-datamix-high-lr" / "train.log"
+    before = hashlib.sha256(sample.read_bytes()).hexdigest()
+    path, lines = prepare_replay("nova-sft-datamix-high-lr", tmp_path)
+    path.write_text("".join(lines[:5]))
+    monitor = LiveMonitor(load_paths([str(path.parent)]).runs[0])
+    writer = threading.Thread(target=replay, args=(path, lines[5:], 2000.0))
+    writer.start()
+    raised = []
+    while writer.is_alive() or not raised:
+        _, fresh = monitor.update()
+        raised += [e.alert.detector for e in fresh]
+        if not writer.is_alive():
+            monitor.update()
+            break
+    writer.join(timeout=30)
+    _, fresh = monitor.update()
+    raised += [e.alert.detector for e in fresh]
+    assert "loss_spike" in raised and monitor.run.info.recipe_path  # the recipe came along: LR advice works
+    assert hashlib.sha256(sample.read_bytes()).hexdigest() == before  # the bundled sample is untouched

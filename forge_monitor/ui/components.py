@@ -8,14 +8,15 @@ import streamlit as st
 
 from ..alerts import Alert, Report
 
-ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+# Colored text, not emoji: headless and minimal Linux browsers often lack an emoji font.
+ICONS = {"critical": ":red[●]", "warning": ":orange[●]", "info": ":blue[●]"}
 
 
 def health_summary(report: Report) -> None:
     counts = {level: sum(a.severity.value == level for a in report.alerts) for level in ICONS}
     columns = st.columns(4)
     for column, level in zip(columns, ("critical", "warning", "info")):
-        column.metric(f"{ICONS[level]} {level}", counts[level])
+        column.metric(level, counts[level])
     checked = sum(r.status.value in ("ok", "alert") for r in report.results)
     columns[3].metric("detectors run", f"{checked}/{len(report.results)}")
     skipped = report.skipped

@@ -63,9 +63,10 @@ def run_picker(loaded: Loaded | None):
         st.session_state[state.RUN] = run_ids[0]
 
     def label(run_id: str) -> str:
-        report = loaded.reports[run_id]
-        worst = max((a.severity.rank for a in report.alerts), default=-1)
-        return ("🔴 " if worst == 2 else "🟠 " if worst == 1 else "🔵 " if worst == 0 else "🟢 ") + run_id
+        alerts = loaded.reports[run_id].alerts
+        counts = [f"{sum(a.severity.value == level for a in alerts)} {level}" for level in ("critical", "warning")
+                  if any(a.severity.value == level for a in alerts)]
+        return f"{run_id}  ({', '.join(counts)})" if counts else run_id
 
     st.sidebar.selectbox("Run", run_ids, key=state.RUN, format_func=label)
     state.sync_url()

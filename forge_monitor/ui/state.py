@@ -33,6 +33,8 @@ def init() -> None:
     st.session_state[FOLDER] = params.get(FOLDER, "")
     if params.get(RUN):
         st.session_state[RUN] = params.get(RUN)
+    if params.get(LIVE) in ("1", "true"):
+        st.session_state[LIVE] = True
     if params.get(STEP, "").isdigit():
         st.session_state[STEP] = int(params.get(STEP))
     st.session_state["_initialised"] = True

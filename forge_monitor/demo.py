@@ -1,0 +1,104 @@
+"""``forge-monitor demo``: the dashboard on the sample logs, or (``--live``) a sample run replayed into
+a temporary log a few steps per second while the dashboard follows it, so alerts appear as they happen.
+
+The replay writes a copy in a temporary folder: the bundled files are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+APP = PROJECT_ROOT / "app.py"
+SAMPLE_LOGS = PROJECT_ROOT / "sample_logs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_dashboard(port: int, env: dict | None = None) -> subprocess.Popen:
+    """Streamlit on 127.0.0.1 in its own process group (stopped by PID, never by name)."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def prepare_replay(sample: str, folder: Path) -> tuple[Path, list[str]]:
+    """Copy the sample's recipe into ``folder``; return the log path to grow and the lines to write."""
+    source = SAMPLE_LOGS / sample
+    logs = sorted(source.glob("*.log"))
+    if not logs:
+        raise ValueError(f"{sample}: no .log file to replay (choose a Nova/verl/TRL text-log sample)")
+    target_dir = folder / sample
+    target_dir.mkdir(parents=True)
+    for extra in source.iterdir():
+        if extra.suffix in (".yaml", ".yml", ".json"):
+            shutil.copy(extra, target_dir / extra.name)
+    lines = logs[0].read_text(encoding="utf-8").splitlines(keepends=True)
+    return target_dir / logs[0].name, lines
+
+
+def replay(path: Path, lines: list[str], steps_per_second: float, *, stop_after: float | None = None) -> None:
+    """Append ``lines`` to ``path`` at about ``steps_per_second`` lines a second."""
+    started = time.time()
+    with open(path, "a", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line)
+            handle.flush()
+            time.sleep(1.0 / steps_per_second)
+            if stop_after is not None and time.time() - started > stop_after:
+                return
+
+
+def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | None) -> int:
+    port = port or free_port()
+    if not live:
+        process = start_dashboard(port)
+        print(f"forge-monitor dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            stop(process)
+            return 0
+    folder = Path(tempfile.mkdtemp(prefix="forge-monitor-live-"))
+    try:
+        path, lines = prepare_replay(sample, folder)
+    except ValueError as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return 2
+    path.write_text("".join(lines[:5]), encoding="utf-8")
+    process = start_dashboard(port, {"FORGE_MONITOR_LOGS": str(folder)})
+    run_id = path.relative_to(folder).as_posix()
+    url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"run": run_id, "live": "1"})
+    print(f"Replaying {sample} into {path} at {steps_per_second:g} steps/s.\nOpen {url}\n(Ctrl-C to stop)")
+    try:
+        replay(path, lines[5:], steps_per_second)
+        print("Replay finished; the dashboard keeps serving (Ctrl-C to stop).")
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0

@@ -1,0 +1,101 @@
+"""The running dashboard in headless Chromium (Debian's package, driven by Playwright).
+
+Skips locally, loudly, when Chromium is missing; under CI=true it must run (`make test` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_ROOT
+from forge_monitor.demo import free_port, start_dashboard, stop
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        message = "Debian's chromium is not installed (make test installs it when run as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(f"BROWSER TESTS SKIPPED: {message}")
+    return path
+
+
+def wait_healthy(port: int, process, timeout: float = 90.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("the dashboard did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def dashboard():
+    executable = chromium()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_MONITOR_")}
+    process = start_dashboard(port, {})
+    os.environ.update(env)
+    try:
+        wait_healthy(port, process)
+        yield f"http://127.0.0.1:{port}", executable
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def browser_page(dashboard):
+    from playwright.sync_api import sync_playwright
+
+    url, executable = dashboard
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield url, page, errors
+        finally:
+            browser.close()
+
+
+def test_alert_on_the_chart_remediation_beside_it_and_no_console_errors(browser_page):
+    url, page, errors = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=90_000)
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=re.compile(r"nova-sft-datamix-high-lr")).click()
+    page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('nova-sft-datamix-high-lr'))",
+                           timeout=60_000)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+    annotation = page.locator('[data-testid="stPlotlyChart"] .annotation-text', has_text="loss_spike").first
+    annotation.wait_for(timeout=60_000)
+    assert annotation.is_visible()
+    remedy = page.get_by_text("revert to the default first").first
+    remedy.wait_for(timeout=30_000)
+    assert remedy.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "browser-run-page.png"))
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Post-mortem").click()
+    page.get_by_text("What went wrong first").first.wait_for(timeout=60_000)
+    assert "nova-sft-datamix-high-lr" in page.url or "postmortem" in page.url
+    page.screenshot(path=str(ARTIFACTS / "browser-postmortem.png"))
+    assert errors == [], errors
