@@ -43,7 +43,7 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> tuple[n
     from tsdownsample import MinMaxLTTBDownsampler
 
     index = MinMaxLTTBDownsampler().downsample(x.astype(np.float64), y.astype(np.float64), n_out=n_out)
-    index = np.unique(np.concatenate([[0], index, [len(x) - 1]]))  # first and last always kept
+    index = np.unique(np.concatenate([[0], index.astype(np.int64), [len(x) - 1]]).astype(np.int64))  # first, last kept
     return x[index], y[index]
 
 
@@ -99,7 +99,8 @@ def series(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str | None = None, alerts=(),
-                  log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300):
+                  log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300,
+                  highlight_step: int | None = None):
     """A chart of one or more metrics with its alerts drawn on it. Returns (figure, note)."""
     import plotly.graph_objects as go
 
@@ -137,6 +138,8 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
                            yanchor="bottom", font={"color": color, "size": 11},
                            hovertext=f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) at step "
                                      f"{alert.step}: {alert.message}")
+    if highlight_step is not None:  # the step of a shared link (?step=N)
+        fig.add_vline(x=highlight_step, line={"color": "#555", "width": 1, "dash": "dash"})
     if robust_y and all_values:
         joined = np.concatenate(all_values)
         cut = robust_range(joined, log=log_y)

@@ -37,7 +37,8 @@ def render(run, report):
         for title, group in chart_plan(run.info.technique, metrics):
             chart_alerts = [a for a in report.alerts if a.metric in group]
             fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, log_y=log_y,
-                                      smoothing=smoothing, robust_y=robust_y)
+                                      smoothing=smoothing, robust_y=robust_y,
+                                      highlight_step=st.session_state.get(state.STEP))
             st.plotly_chart(fig, key=f"chart-{title}")
             if note:
                 st.caption(note)

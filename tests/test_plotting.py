@@ -1,0 +1,53 @@
+"""Display helpers: spike-preserving downsampling, step-aware debiased smoothing, robust y-range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forge_monitor.alerts import Alert
+from forge_monitor.plotting import chart_plan, downsample, metric_figure, robust_range, smooth
+
+
+def test_downsampling_keeps_a_one_step_spike_and_the_ends():
+    rng = np.random.default_rng(0)
+    x = np.arange(1, 1_000_001)
+    y = 1 + rng.normal(0, 0.01, len(x))
+    y[654_321] = 50.0
+    y[123_456] = -40.0
+    dx, dy = downsample(x, y)
+    assert len(dx) <= 2_100
+    assert dy.max() == 50.0 and dy.min() == -40.0
+    assert dx[0] == 1 and dx[-1] == 1_000_000
+
+
+def test_smoothing_is_debiased_and_step_aware():
+    steps = np.arange(1, 101)
+    flat = np.full(100, 3.0)
+    assert np.allclose(smooth(steps, flat, 0.9), 3.0)  # no pull towards zero at the start
+    dense = smooth(np.arange(1, 101), np.r_[np.zeros(50), np.ones(50)], 0.8)
+    sparse = smooth(np.arange(10, 1001, 10), np.r_[np.zeros(50), np.ones(50)], 0.8)
+    assert np.allclose(dense, sparse)  # same span of training, same smoothing
+    with_nan = smooth(steps, np.r_[flat[:50], np.nan, flat[51:]], 0.9)
+    assert np.isnan(with_nan[50]) and np.allclose(with_nan[51:], 3.0)
+
+
+def test_robust_range_cuts_outliers_and_says_how_many():
+    values = np.r_[np.linspace(1.0, 1.2, 500), [50.0, 80.0]]
+    lo, hi, outside = robust_range(values)
+    assert outside == 2 and hi < 50
+    assert robust_range(np.linspace(1, 2, 500)) is None  # nothing to cut: no note
+
+
+def test_alerts_are_drawn_on_their_chart():
+    frame = pd.DataFrame({"run_id": "r", "step": np.arange(1, 101), "metric": "train_loss",
+                          "value": np.r_[np.ones(60), [5.0], np.ones(39)], "wall_time": np.nan})
+    alert = Alert("r", "loss_spike", "critical", "train_loss", 61, 64, "train_loss 5 at step 61", "lower the LR", {})
+    fig, _ = metric_figure(frame, "train_loss", alerts=[alert], highlight_step=80)
+    assert any(a.text == "⚠ loss_spike" and "step 61" in a.hovertext for a in fig.layout.annotations)
+    assert any(s.x0 == 61 and s.x1 == 64 for s in fig.layout.shapes if s.type == "rect")
+
+
+def test_chart_plan_by_technique():
+    assert [t for t, _ in chart_plan("sft", {"train_loss", "val_loss", "learning_rate"})] == ["Loss", "Learning rate"]
+    assert chart_plan("rft", {"reward", "kl", "entropy"})[0] == ("Reward", ["reward"])
