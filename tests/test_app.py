@@ -45,6 +45,8 @@ def test_every_sample_run_renders_without_exception(folder):
     at.selectbox(key="run").set_value(run_id).run()
     assert not at.exception, at.exception
     assert chart_specs(at), folder
+    at.switch_page("pages/postmortem.py").run()
+    assert not at.exception, at.exception
 
 
 def test_loss_spike_sample_lists_the_alert_with_its_remediation_and_draws_it():
@@ -135,3 +137,17 @@ def test_live_mode_renders_with_a_fragment():
     at.toggle(key="live").set_value(True).run()
     assert not at.exception
     assert any("live · last step 200" in c.value for c in at.caption)
+
+
+def test_real_long_run_is_downsampled_for_display(real_runs, monkeypatch):
+    import base64
+
+    import numpy as np
+
+    monkeypatch.setenv("FORGE_MONITOR_ROOTS", str(real_runs))
+    at = open_app(source="folder", folder=str(real_runs), run="sft-baize-tcm-9ep-memorize/trainer_state.json")
+    assert not at.exception, at.exception
+    loss = next(s for s in chart_specs(at) if s["layout"]["title"]["text"] == "Loss")
+    x = loss["data"][0]["x"]
+    n = len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])) if isinstance(x, dict) else len(x)
+    assert 1000 < n <= 2100  # 6,687 points reduced for the browser, not dropped to nothing
