@@ -150,6 +150,42 @@ def cmd_scan(args) -> int:
     return 1 if fired else 0
 
 
+def cmd_lint(args) -> int:
+    """Pre-flight checks of a recipe: JSON ``{"findings": [...], "recipe": {...}}`` or a readable list."""
+    from .recipes import RecipeError, lint, read_recipe
+
+    context = {}
+    if args.inference_reasoning:
+        context["inference_reasoning"] = args.inference_reasoning == "on"
+    if args.baseline is not None:
+        context["baseline"] = args.baseline
+    if args.dataset_tokens is not None:
+        context["dataset_tokens"] = args.dataset_tokens
+    try:
+        spec = read_recipe(args.recipe) if Path(args.recipe).exists() else None
+    except RecipeError as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return 2
+    if spec is None:
+        print(f"forge-monitor: {args.recipe}: no such file", file=sys.stderr)
+        return 2
+    findings, view = lint(spec, context)
+    if args.json:
+        json.dump(_jsonable({"findings": [f.to_dict() for f in findings], "recipe": view.to_dict()}), sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{args.recipe}: {view.technique.upper()} ({view.shape} shape), platform {view.platform or 'not stated'}, "
+              f"mode {view.training_mode or 'unknown'}")
+        for finding in sorted(findings, key=lambda f: -SEVERITIES.index(f.severity)):
+            print(f"  [{finding.severity.upper()}] {finding.rule} ({finding.field}): {finding.message}\n      {finding.remediation}")
+        if not findings:
+            print("  no findings")
+        if view.unknown_fields:
+            print(f"  unknown fields (not checked): {', '.join(view.unknown_fields)}")
+    threshold = SEVERITIES.index(args.fail_on)
+    return 1 if any(SEVERITIES.index(f.severity) >= threshold for f in findings) else 0
+
+
 def cmd_report(args) -> int:
     """A self-contained HTML post-mortem of the runs under PATH..."""
     from .detectors import load_config, run_checks
@@ -224,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--metric-definitions", metavar="FILE",
                       help='SageMaker-style metric definitions for other text logs: [{"Name": ..., "Regex": ...}]')
     scan.set_defaults(func=cmd_scan)
+
+    lint_cmd = sub.add_parser("lint", help="pre-flight checks of a recipe against the fine-tuning guidance")
+    lint_cmd.add_argument("recipe", help="Nova recipe YAML, serverless / DescribeTrainingJob hyperparameters or "
+                                         "TrainingArguments JSON")
+    lint_cmd.add_argument("--json", action="store_true")
+    lint_cmd.add_argument("--fail-on", choices=SEVERITIES, default="warning")
+    lint_cmd.add_argument("--inference-reasoning", choices=("on", "off"), help="reasoning mode you will serve with")
+    lint_cmd.add_argument("--baseline", type=float, help="the model's baseline score on the task (0-1 or %%)")
+    lint_cmd.add_argument("--dataset-tokens", type=float, help="size of the (CPT) dataset in tokens")
+    lint_cmd.set_defaults(func=cmd_lint)
 
     report = sub.add_parser("report", help="write a self-contained HTML post-mortem report")
     report.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")

@@ -25,6 +25,7 @@ class Sample:
     shows: str
     expected_alerts: tuple[str, ...]  # detector ids this run must raise (warning or above)
     build: Callable[[], dict[str, str]]
+    expected_findings: tuple[str, ...] = ()  # recipe pre-flight rules at warning or above
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -312,7 +313,7 @@ SAMPLES: tuple[Sample, ...] = (
            "Pipe format. Loss spikes at step 141 (3.4x, recovers), step 230 (5.2x, led by a 22x grad-norm spike at 229) "
            "and step 301 (2.6x, settles 35 % higher: persistent). The recipe mixes 50 % customer data with the Nova "
            "mix while the LR is off the default - the most common cause of instability under mixing.",
-           ("loss_spike", "grad_norm_spike"), _sft_datamix_high_lr),
+           ("loss_spike", "grad_norm_spike"), _sft_datamix_high_lr, ("lr_off_default_with_mixing",)),
     Sample("nova-sft-2epoch-overfit", "Nova 2 Lite SFT for 2 epochs (624 steps) with validation every 52 steps",
            "Pipe format with validation lines. Train loss drops at the epoch boundary (step 312) and keeps falling; "
            "validation loss bottoms at step 312 and rises ~11 % by step 624 - the published sweep's "
@@ -366,12 +367,13 @@ def readme() -> str:
         "`forge_monitor.synth.curves`: power-law loss with log-normal noise, warmup then cosine LR, RL reward "
         "rising to a plateau, KL growing from ~0.",
         "",
-        "| run | what it is | what it shows | alerts it must raise (warning or above) |",
-        "| --- | --- | --- | --- |",
+        "| run | what it is | what it shows | alerts it must raise (warning or above) | recipe findings (warning or above) |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for sample in SAMPLES:
         alerts = ", ".join(f"`{a}`" for a in sample.expected_alerts) or "none (a healthy run stays quiet)"
-        lines.append(f"| `{sample.folder}` | {sample.title} | {sample.shows} | {alerts} |")
+        findings = ", ".join(f"`{r}`" for r in sample.expected_findings) or "none"
+        lines.append(f"| `{sample.folder}` | {sample.title} | {sample.shows} | {alerts} | {findings} |")
     lines += ["", "Validation-loss lines of Nova logs (`Validation: iteration 2/2 | global_step: N | val_loss: X`) "
               "follow the NeMo convention; no public Nova log shows the real key (reference/formats.md 2.2).", ""]
     return "\n".join(lines)

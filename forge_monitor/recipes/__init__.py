@@ -1,14 +1,15 @@
-"""Nova recipe YAML: just enough to fill ``RunInfo`` from a recipe next to a log.
+"""Recipes and hyperparameters: reading every shape, and the pre-flight checks.
 
-The full normaliser and the pre-flight checks are the recipe issue's work; this module reads the
-real recipe shapes of ``reference/formats.md`` section 3 and pulls out technique, training mode and
-the hyperparameters the detectors' remediations talk about (LR, warmup, steps, epochs, batch,
-LoRA alpha, KL coefficient, data mixing).
+``normalize`` reads every published shape into one typed view; ``check_recipe`` runs the pre-flight
+checks against the guidance; ``summarize_recipe`` is what ingestion puts in ``RunInfo``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from .checks import RULES, Finding, check_recipe
+from .normalize import NormalizedRecipe, normalize
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
@@ -17,104 +18,61 @@ class RecipeError(ValueError):
     """A recipe that cannot be read; ``str()`` says where and why."""
 
 
-def read_recipe(path: str | Path) -> dict:
+def parse_recipe_text(text: str, name: str = "recipe") -> dict:
+    """YAML (or JSON) text -> mapping. Raises RecipeError with the line and column of a syntax error."""
     import yaml
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise RecipeError(f"{path}: {err.strerror}") from None
+    if not text.strip():
+        raise RecipeError(f"{name}: empty file")
     try:
         recipe = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        raise RecipeError(f"{name}: invalid YAML{where}: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(recipe, dict):
-        raise RecipeError(f"{path}: a recipe must be a mapping, got {type(recipe).__name__}")
+        raise RecipeError(f"{name}: a recipe must be a mapping of fields, got {type(recipe).__name__}")
     return recipe
+
+
+def read_recipe(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise RecipeError(f"{path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a text file") from None
+    return parse_recipe_text(text, str(path))
 
 
 def is_recipe(recipe: dict) -> bool:
     return isinstance(recipe.get("training_config"), dict) or isinstance(recipe.get("run"), dict)
 
 
-def _get(tree: dict, dotted: str):
-    node = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _first(tree: dict, *paths: str):
-    for path in paths:
-        value = _get(tree, path)
-        if value is not None:
-            return value
-    return None
-
-
-def _number(value):
-    """YAML 1.1 reads ``1e-5`` (no dot) as a string: recipes are full of those."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
 def summarize_recipe(recipe: dict) -> dict:
-    """Technique, training mode, platform hint and normalised hyperparameters of a recipe."""
-    tc = recipe.get("training_config") if isinstance(recipe.get("training_config"), dict) else {}
-    run = recipe.get("run") if isinstance(recipe.get("run"), dict) else {}
-    if "ppo_actor_train" in recipe:
-        technique = "ppo"
-    elif _get(tc, "model.dpo_cfg") is not None:
-        technique = "dpo"
-    elif "rollout" in tc:
-        technique = "rft"
-    elif str(tc.get("task_type", "")).lower() == "cpt":
-        technique = "cpt"
-    else:
-        technique = "sft"
-    peft = _first(tc, "peft.peft_scheme", "trainer.peft.peft_scheme", "model.peft.peft_scheme")
-    has_peft_block = any(_get(tc, p) is not None for p in ("peft", "trainer.peft", "model.peft"))
-    if peft is not None and str(peft).lower() == "lora":
-        mode = "lora"
-    elif has_peft_block:
-        mode = "full"  # peft_scheme: null / "null"
-    else:
-        mode = None
+    """Technique, training mode, platform hint and hyperparameters of a recipe, for RunInfo."""
+    view = normalize(recipe)
     hp = {
-        "model_name_or_path": run.get("model_name_or_path"),
-        "learning_rate": _first(tc, "optim_config.lr", "optim.lr", "trainer.optim_config.lr", "model.optim.lr"),
-        "warmup_steps": _first(tc, "lr_scheduler.warmup_steps", "optim.sched.warmup_steps", "model.optim.sched.warmup_steps"),
-        "max_steps": _first(tc, "max_steps", "trainer.max_steps"),
-        "max_epochs": _first(tc, "trainer.max_epochs", "max_epochs"),
-        "global_batch_size": tc.get("global_batch_size"),
-        "max_length": tc.get("max_length"),
-        "lora_alpha": _first(tc, "peft.lora_tuning.alpha", "trainer.peft.lora_tuning.alpha", "model.peft.lora_tuning.alpha"),
-        "kl_loss_coef": _first(tc, "trainer.kl_loss_coef"),
-        "number_generation": _first(tc, "rollout.advantage_strategy.number_generation"),
-        "max_new_tokens": _first(tc, "rollout.generator.max_new_tokens"),
-        "reasoning_enabled": tc.get("reasoning_enabled"),
+        "model_name_or_path": view.checkpoint, "learning_rate": view.learning_rate, "warmup_steps": view.warmup_steps,
+        "max_steps": view.max_steps, "max_epochs": view.max_epochs, "global_batch_size": view.global_batch_size,
+        "max_length": view.max_length, "lora_alpha": view.lora_alpha, "lora_rank": view.lora_rank,
+        "kl_loss_coef": view.kl_coef, "number_generation": view.number_generation,
+        "max_new_tokens": view.max_new_tokens, "reasoning_enabled": view.reasoning_enabled,
     }
-    mixing = _get(tc, "data_mixing") or recipe.get("data_mixing")
-    if isinstance(mixing, dict):
-        customer = _get(mixing, "sources.customer_data.percent")
+    if view.data_mixing:
         hp["data_mixing"] = True
-        hp["customer_data_percent"] = customer
-    hp = {k: _number(v) for k, v in hp.items() if v is not None}
-    platform = None
-    if run.get("generation_replicas") is not None or run.get("rollout_worker_replicas") is not None:
-        platform = "hyperpod"
-    elif _get(tc, "trainer.kl_loss_coef") is not None:
-        platform = "smtj"
-    return {"technique": technique, "training_mode": mode, "platform": platform, "hyperparameters": hp}
+        hp["customer_data_percent"] = view.customer_percent
+    hp = {k: (int(v) if isinstance(v, float) and v.is_integer() and k not in ("learning_rate",) else v)
+          for k, v in hp.items() if v is not None}
+    return {"technique": view.technique, "training_mode": view.training_mode, "platform": view.platform,
+            "hyperparameters": hp}
+
+
+def lint(spec: dict, context: dict | None = None) -> tuple[list[Finding], NormalizedRecipe]:
+    """The pre-flight checks of one recipe (any supported shape)."""
+    view = normalize(spec, context)
+    return check_recipe(view), view
 
 
 def find_adjacent_recipe(directory: Path, stem: str | None = None) -> tuple[Path | None, list[str]]:

@@ -1,0 +1,149 @@
+"""Recipe pre-flight checks: every rule fires on a crafted recipe, the published examples stay
+(nearly) quiet, the sample recipes give what sample_logs/README.md promises, bad input is explained."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLE_LOGS
+from fixtures.published_recipes import PUBLISHED
+from forge_monitor.recipes import RULES, RecipeError, lint, parse_recipe_text, read_recipe
+from forge_monitor.samples import SAMPLES
+from forge_monitor.synth import recipes as templates
+
+
+def rules(text_or_spec, context=None, at_least=("warning", "critical")) -> set[str]:
+    spec = parse_recipe_text(text_or_spec) if isinstance(text_or_spec, str) else text_or_spec
+    findings, _ = lint(spec, context)
+    return {f.rule for f in findings if f.severity in at_least}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_examples_raise_no_critical_and_warn_only_on_placeholders(name):
+    findings, view = lint(parse_recipe_text(PUBLISHED[name]))
+    assert not [f for f in findings if f.severity == "critical"]
+    warnings = [f for f in findings if f.severity == "warning"]
+    if name == "nova2_cpt":  # 10 steps with 10 warmup steps: a placeholder that would be a mistake in a real run
+        assert [f.rule for f in warnings] == ["warmup_fraction"]
+        assert "10 warmup of 10 steps = 100 %" in warnings[0].message
+    else:
+        assert warnings == [], [f.message for f in warnings]
+
+
+def test_published_shapes_normalise():
+    _, sft = lint(parse_recipe_text(PUBLISHED["nova2_sft_lora"]))
+    assert (sft.technique, sft.training_mode, sft.learning_rate, sft.warmup_steps, sft.lora_alpha) == ("sft", "lora", 1e-5, 15, 64)
+    _, rft = lint(parse_recipe_text(PUBLISHED["nova2_rft_hyperpod"]))
+    assert (rft.technique, rft.platform, rft.number_generation, rft.learning_rate) == ("rft", "hyperpod", 8, 7e-7)
+    _, mtrl = lint(parse_recipe_text(PUBLISHED["mtrl"]))
+    assert (mtrl.shape, mtrl.lora_rank, mtrl.number_generation) == ("mtrl", 32, 4)
+    _, cpt = lint(parse_recipe_text(PUBLISHED["nova2_cpt"]))
+    assert cpt.technique == "cpt" and cpt.global_batch_size * cpt.max_length == 256 * 8192
+
+
+def _flat_mix(**overrides):
+    spec = {"learning_rate": "1e-5", "max_steps": "312", "warmup_steps": "47", "customer_data_percent": "50",
+            "nova_reasoning-instruction-following_percent": "30", "nova_code_percent": "20", "technique": "sft"}
+    spec.update(overrides)
+    return spec
+
+
+CRAFTED = [
+    ("warmup_fraction", templates.nova2_sft(name="x", max_steps=312, warmup=2), None),
+    ("lr_off_default_with_mixing", templates.nova2_sft(name="x", max_steps=312, warmup=47, lr="3e-5", mixing_customer=50), None),
+    ("customer_share", templates.nova2_sft(name="x", max_steps=312, warmup=47, mixing_customer=10), None),
+    ("sft_mix_without_reasoning_if", _flat_mix(**{"nova_reasoning-instruction-following_percent": "0", "nova_code_percent": "50"}), None),
+    ("mix_sum", _flat_mix(nova_code_percent="35"), None),
+    ("mix_sum", {"training_config": {"data_mixing": {"sources": {"customer_data": {"percent": 50},
+                                                                  "nova_data": {"reasoning-instruction-following": {"percent": 40},
+                                                                                "code": {"percent": 40}}}}}}, None),
+    ("cpt_epochs", {"training_config": {"task_type": "cpt", "trainer": {"max_epochs": 3}}}, None),
+    ("cpt_tokens_per_step", templates.nova2_cpt(name="x", max_steps=100, warmup=15, batch=32, max_length=8192), None),
+    ("cpt_batch_power_of_two", templates.nova2_cpt(name="x", max_steps=100, warmup=15, batch=300, max_length=8192), None),
+    ("rft_batch_semantics", {"training_config": {"rollout": {"advantage_strategy": {"number_generation": 1}}, "global_batch_size": 64}}, None),
+    ("reasoning_mismatch", templates.nova2_sft(name="x", max_steps=312, warmup=47), {"inference_reasoning": False}),
+    ("alpha_over_rank", {"learning_rate": 2e-4, "lora_r": 8, "lora_alpha": 64, "num_train_epochs": 1, "warmup_ratio": 0.15}, None),
+    ("cpt_checkpoint_vs_data", {"run": {"model_name_or_path": "nova-lite-2/pretraining-text-RD"},
+                                "training_config": {"task_type": "cpt"}}, {"dataset_tokens": 2e8}),
+    ("rft_low_baseline", templates.nova2_rft_smtj(name="x", max_steps=100), {"baseline": 0.05}),
+    ("invalid_value", {"training_config": {"optim_config": {"lr": "high"}}}, None),
+]
+
+
+@pytest.mark.parametrize("rule,spec,context", CRAFTED, ids=[c[0] for c in CRAFTED])
+def test_each_rule_fires_on_a_crafted_recipe(rule, spec, context):
+    assert rule in RULES
+    assert rule in rules(spec, context, at_least=("info", "warning", "critical"))
+
+
+def test_every_rule_has_a_crafted_case():
+    assert {c[0] for c in CRAFTED} == set(RULES)
+
+
+def test_findings_carry_numbers_field_and_remediation():
+    spec = parse_recipe_text(templates.nova2_sft(name="x", max_steps=400, warmup=60, lr="5e-5", mixing_customer=50))
+    finding = next(f for f in lint(spec)[0] if f.rule == "lr_off_default_with_mixing")
+    assert finding.severity == "critical" and finding.field == "learning_rate"
+    assert "5e-05" in finding.message and "5x" in finding.message and "revert this first" in finding.remediation
+
+
+def test_both_mixing_shapes_and_percent_strings():
+    flat, _ = lint({"customer_data_percent": "50%", "nova_reasoning-instruction-following_percent": "50 %", "technique": "sft"})
+    assert not [f for f in flat if f.rule in ("mix_sum", "invalid_value")]
+    _, nested = lint({"training_config": {"data_mixing": {"sources": {"customer_data": {"percent": "50"},
+                                                                      "nova_data": {"code": 60, "reasoning-instruction-following": 40}}}}})
+    assert nested.nova_shares == {"code": 60.0, "reasoning-instruction-following": 40.0} and nested.customer_percent == 50
+
+
+def test_unknown_fields_are_listed_not_fatal():
+    findings, view = lint(parse_recipe_text(PUBLISHED["nova2_sft_lora"] + "my_extra_block:\n  foo: 1\n"))
+    assert "my_extra_block.foo" in view.unknown_fields
+
+
+@pytest.mark.parametrize("text,message", [
+    ("run:\n  name: [unclosed\n", "invalid YAML at line 3, column 1"),
+    ("- a\n- b\n", "must be a mapping of fields, got list"),
+    ("", "empty file"),
+    ("   \n", "empty file"),
+])
+def test_malformed_recipes_get_a_clear_message(tmp_path, text, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(")):
+        read_recipe(path)
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "lint", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message.split(" at")[0] in done.stderr and "Traceback" not in done.stderr
+
+
+def test_strings_where_numbers_are_expected():
+    findings, view = lint({"training_config": {"max_steps": "a hundred", "global_batch_size": "32",
+                                               "optim_config": {"lr": "1e-5"}}})
+    assert view.global_batch_size == 32 and view.learning_rate == 1e-5 and view.max_steps is None
+    assert any(f.rule == "invalid_value" and "a hundred" in f.message for f in findings)
+
+
+def test_every_sample_recipe_gives_the_findings_its_readme_promises():
+    readme = (SAMPLE_LOGS / "README.md").read_text()
+    for sample in SAMPLES:
+        for recipe in (SAMPLE_LOGS / sample.folder).glob("*.yaml"):
+            got = rules(read_recipe(recipe))
+            assert got == set(sample.expected_findings), (sample.folder, got)
+        for rule in sample.expected_findings:
+            assert f"`{rule}`" in readme
+
+
+def test_lint_cli_json_contract(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "lint", str(SAMPLE_LOGS / "nova-sft-datamix-high-lr" / "recipe.yaml"),
+                           "--json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    payload = json.loads(done.stdout)
+    assert set(payload) == {"findings", "recipe"}
+    assert set(payload["findings"][0]) == {"rule", "severity", "field", "message", "remediation"}
+    assert payload["recipe"]["learning_rate"] == 5e-5 and payload["recipe"]["data_mixing"] is True
+    healthy = subprocess.run([sys.executable, "-m", "forge_monitor", "lint", str(SAMPLE_LOGS / "nova-sft-lora-healthy" / "recipe.yaml")],
+                             capture_output=True, text=True, timeout=60)
+    assert healthy.returncode == 0 and "no findings" in healthy.stdout
