@@ -1,31 +1,50 @@
-"""Recipe page: paste or upload a Nova recipe; see what forge-monitor reads from it."""
+"""Recipe page: paste or upload a recipe; see its pre-flight findings and the normalised view."""
 
+import pandas as pd
 import streamlit as st
-import yaml
 
-from forge_monitor.recipes import is_recipe, summarize_recipe
+from forge_monitor.recipes import RULES, RecipeError, lint, parse_recipe_text
+from forge_monitor.ui.components import ICONS
 
 st.title("Recipe check")
-st.caption("Paste or upload a Nova recipe YAML. The pre-flight checks against the fine-tuning guidance "
-           "(warmup, LR under data mixing, epochs, batch size ...) arrive with the recipe issue; today this "
-           "page shows what the monitor reads from the recipe.")
-uploaded = st.file_uploader("Recipe YAML", type=["yaml", "yml"], key="recipe_upload")
+st.caption("Paste or upload a Nova recipe YAML, serverless or DescribeTrainingJob hyperparameters, or "
+           "TrainingArguments JSON. The checks follow the fine-tuning guidance: warmup, LR under data mixing, "
+           "mix shares, CPT epochs and tokens per step, RFT batch semantics, reasoning mode, LoRA rank and alpha.")
+uploaded = st.file_uploader("Recipe (YAML or JSON)", type=["yaml", "yml", "json"], key="recipe_upload")
 text = st.text_area("…or paste it here", value=uploaded.getvalue().decode("utf-8", "replace") if uploaded else "",
                     height=260, key="recipe_text")
+with st.expander("About the run (optional: enables more checks)"):
+    columns = st.columns(3)
+    inference = columns[0].selectbox("Reasoning at inference", ["not stated", "on", "off"], key="recipe_inference")
+    baseline = columns[1].number_input("Baseline score (0-1)", min_value=0.0, max_value=1.0, value=None, key="recipe_baseline")
+    tokens = columns[2].number_input("Dataset tokens", min_value=0.0, value=None, format="%.3g", key="recipe_tokens")
+context = {k: v for k, v in {"inference_reasoning": {"on": True, "off": False}.get(inference), "baseline": baseline,
+                             "dataset_tokens": tokens}.items() if v is not None}
 if text.strip():
     try:
-        recipe = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        st.error(f"Invalid YAML{f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''}: "
-                 f"{getattr(err, 'problem', err)}")
+        findings, view = lint(parse_recipe_text(text, "the recipe"), context)
+    except RecipeError as err:
+        st.error(str(err))
         st.stop()
-    if not isinstance(recipe, dict) or not is_recipe(recipe):
-        st.error("This is not a Nova recipe: expected a mapping with `run:` and/or `training_config:`.")
-        st.stop()
-    summary = summarize_recipe(recipe)
-    columns = st.columns(3)
-    columns[0].metric("Technique", summary["technique"].upper())
-    columns[1].metric("Training mode", summary["training_mode"] or "unknown")
-    columns[2].metric("Platform", summary["platform"] or "not stated")
-    st.json(summary["hyperparameters"])
+    columns = st.columns(4)
+    columns[0].metric("Technique", view.technique.upper())
+    columns[1].metric("Training mode", view.training_mode or "unknown")
+    columns[2].metric("Platform", view.platform or "not stated")
+    columns[3].metric("Findings", len(findings))
+    st.subheader("Findings")
+    if not findings:
+        st.success("No findings: the recipe follows the guidance as far as it can be checked.")
+    for finding in sorted(findings, key=lambda f: ("critical", "warning", "info").index(f.severity)):
+        with st.container(border=True):
+            st.markdown(f"{ICONS[finding.severity]} **{finding.rule}** · {finding.severity} · `{finding.field}`")
+            st.write(finding.message)
+            st.info(finding.remediation)
+    if view.unknown_fields:
+        st.caption("Fields not checked (unknown to the field map): " + ", ".join(f"`{f}`" for f in view.unknown_fields))
+    st.subheader("Normalised view")
+    st.dataframe(pd.DataFrame([{"field": k, "value": str(v)} for k, v in view.to_dict().items()
+                               if v not in (None, [], {}) and k not in ("unknown_fields", "problems")]),
+                 hide_index=True, key="recipe-view")
+    with st.expander("All rules"):
+        for rule, what in RULES.items():
+            st.markdown(f"- `{rule}`: {what}")

@@ -55,6 +55,7 @@ def test_loss_spike_sample_lists_the_alert_with_its_remediation_and_draws_it():
     text = " ".join(m.value for m in at.markdown)
     assert "loss_spike" in text
     assert any("revert to the default first" in i.value for i in at.info)
+    assert any("the first thing to revert" in w.value for w in at.warning)  # the recipe finding beside the alert
     loss_chart = next(s for s in chart_specs(at) if s["layout"]["title"]["text"] == "Loss")
     annotations = [a["text"] for a in loss_chart["layout"].get("annotations", [])]
     assert any("loss_spike" in a for a in annotations)
@@ -107,8 +108,10 @@ def test_detector_and_recipe_pages_render():
     at.text_area(key="recipe_text").input((SAMPLE_LOGS / "nova-sft-datamix-high-lr" / "recipe.yaml").read_text()).run()
     assert not at.exception
     assert [m.value for m in at.metric][:2] == ["SFT", "lora"]
+    assert any("lr_off_default_with_mixing" in m.value for m in at.markdown)
+    assert any("revert this first" in i.value for i in at.info)
     at.text_area(key="recipe_text").input("run: [unclosed").run()
-    assert any("Invalid YAML at line 1" in e.value for e in at.error)
+    assert any("invalid YAML at line 1" in e.value for e in at.error)
 
 
 def test_folder_outside_the_allowed_roots_is_refused(tmp_path, monkeypatch):
