@@ -105,6 +105,20 @@ def _print_table(summaries: list[dict], alerts: list[dict], problems, out) -> No
           + ", ".join(f"{counts[level]} {level}" for level in reversed(SEVERITIES)), file=out)
 
 
+def _load_cloudwatch(args):
+    """A CloudWatch job as a LoadResult, or None after printing the one-line reason."""
+    from .ingest import LoadResult
+    from .ingest.cloudwatch import CloudWatchError, CloudWatchSource, open_cloudwatch
+
+    source = CloudWatchSource(args.cloudwatch, platform=args.platform, cluster=args.cluster, region=args.region,
+                              profile=args.profile, endpoint_url=args.endpoint_url)
+    try:
+        return LoadResult(runs=[open_cloudwatch(source)])
+    except CloudWatchError as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return None
+
+
 def cmd_scan(args) -> int:
     from .ingest import load_definitions, load_paths
 
@@ -122,7 +136,15 @@ def cmd_scan(args) -> int:
     except ValueError as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
         return 2
-    result = load_paths(args.paths, definitions=definitions)
+    if args.cloudwatch:
+        result = _load_cloudwatch(args)
+        if result is None:
+            return 2
+    elif not args.paths:
+        print("forge-monitor: scan needs PATH... or --cloudwatch JOB", file=sys.stderr)
+        return 2
+    else:
+        result = load_paths(args.paths, definitions=definitions)
     summaries, alerts = [], []
     for run in result.runs:
         report = run_checks(run.frame, run.info, config)
@@ -252,7 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="ingest runs and report them (and their alerts)")
-    scan.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories to search for runs")
+    scan.add_argument("paths", nargs="*", metavar="PATH", help="log files or directories to search for runs")
+    scan.add_argument("--cloudwatch", metavar="JOB", help="read a training job from CloudWatch instead of files")
+    scan.add_argument("--platform", choices=("smtj", "hyperpod"), default="smtj", help="where the job runs (default: smtj)")
+    scan.add_argument("--cluster", help="HyperPod cluster name")
+    scan.add_argument("--region", help="AWS region (default: the usual AWS settings)")
+    scan.add_argument("--profile", help="AWS profile")
+    scan.add_argument("--endpoint-url", help="CloudWatch / SageMaker endpoint (AWS_ENDPOINT_URL is honoured too)")
     scan.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
     scan.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                       help="exit 1 when an alert at or above this severity fired (default: warning)")

@@ -189,6 +189,7 @@ class LiveRun:
         self._frame: pd.DataFrame | None = None
         self.last_new_data: float | None = None  # time.time() of the last refresh that added rows
         self.formats: dict[Path, str] = {}
+        self._last_steps: dict[int, int] = {}  # for add_records
 
     def refresh(self) -> list[str]:
         """Read what every file gained. Returns messages for the user (truncation, replacement)."""
@@ -247,6 +248,21 @@ class LiveRun:
                 chunks[i] = chunk[fresh]
         chunks.append(new)
         return len(new)
+
+    def add_records(self, records: pl.DataFrame, *, stream: int = 0) -> int:
+        """Merge records read from elsewhere (CloudWatch events) exactly as file increments are."""
+        while len(self._chunks) <= stream:
+            self._chunks.append([])
+        last = self._last_steps.get(stream)
+        cursor = FileCursor(path="", format="", last_step=last)
+        increment = _finish(records, self.info, cursor, reset=False, message=None, last_step=last)
+        if increment.cursor.last_step is not None:
+            self._last_steps[stream] = increment.cursor.last_step
+        added = self._merge(stream, increment)
+        if added:
+            self._frame = None
+            self.last_new_data = time.time()
+        return added
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -1,0 +1,381 @@
+"""CloudWatch: Nova jobs on SageMaker training jobs (SMTJ) and HyperPod, live and post-mortem.
+
+- SMTJ logs: group ``/aws/sagemaker/TrainingJobs``, every stream ``<job>/algo-<n>-<epoch>`` read
+  with GetLogEvents from the head, following the forward token until it comes back unchanged.
+- HyperPod logs: group ``/aws/sagemaker/Clusters/<cluster>/<id>`` (found by prefix), per-node
+  streams; the job's lines found with FilterLogEvents (``nextToken`` paging), kept only when they
+  name the job (filter patterns are a server-side hint; the client checks again).
+- The lines go through the same parsers as local files, so the same lines give the same tidy frame.
+- A refresh reads only what is new: the saved forward token per stream (about one call per quiet
+  stream), or for HyperPod the last event time with event ids de-duplicated.
+- DescribeTrainingJob: status, hyperparameters (into RunInfo), metric definitions, final metrics.
+- CloudWatch Metrics: instance metrics (``Host`` = ``<job>/algo-<n>``) and the job's algorithm metrics
+  (``TrainingJobName``) with GetMetricData: up to 500 queries a call, NextToken paging, PartialData.
+
+Only read-only calls. Every failure becomes one ``CloudWatchError`` whose message names what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ..schema import RunInfo
+from .detect import FormatError, sniff
+from .reader import FileCursor, LiveRun, _parse_lines
+
+SMTJ_GROUP = "/aws/sagemaker/TrainingJobs"
+HYPERPOD_PREFIX = "/aws/sagemaker/Clusters/"
+HYPERPOD_STREAMS = "SagemakerHyperPodTrainingJob"
+NAMESPACE = "/aws/sagemaker/TrainingJobs"
+INSTANCE_METRICS = ("CPUUtilization", "MemoryUtilization", "GPUUtilization", "GPUMemoryUtilization", "DiskUtilization")
+MAX_QUERIES = 500
+READ_ONLY_ACTIONS = ("logs:DescribeLogGroups", "logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents",
+                     "cloudwatch:GetMetricData", "sagemaker:DescribeTrainingJob", "sagemaker:ListTrainingJobs")
+
+
+class CloudWatchError(Exception):
+    """One clear message naming what to fix (profile, region, permission, job name)."""
+
+
+@dataclass
+class CloudWatchSource:
+    job: str
+    platform: str = "smtj"  # smtj | hyperpod
+    cluster: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None  # AWS_ENDPOINT_URL is honoured by boto3 itself
+    page_limit: int | None = None  # events per page (None: the service default)
+
+    @property
+    def where(self) -> str:
+        return f"region {self.region or os.environ.get('AWS_REGION') or os.environ.get('AWS_DEFAULT_REGION') or '(default)'}" + (
+            f", profile {self.profile}" if self.profile else "")
+
+
+def make_clients(source: CloudWatchSource) -> dict:
+    import boto3
+    from botocore.config import Config
+
+    try:
+        session = boto3.Session(profile_name=source.profile, region_name=source.region)
+    except Exception as err:  # ProfileNotFound
+        raise CloudWatchError(f"AWS profile {source.profile!r} not found: check ~/.aws/config or --profile ({err})") from None
+    if session.region_name is None:
+        raise CloudWatchError("no AWS region set: pass --region (or set AWS_REGION / AWS_DEFAULT_REGION)")
+    config = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=30)
+    kwargs = {"config": config}
+    if source.endpoint_url:
+        kwargs["endpoint_url"] = source.endpoint_url
+    return {name: session.client(name, **kwargs) for name in ("logs", "cloudwatch", "sagemaker")}
+
+
+def explain(err: Exception, source: CloudWatchSource, action: str) -> CloudWatchError:
+    """Translate a botocore failure into a message that names the fix."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError
+
+    if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+        return CloudWatchError(f"no AWS credentials found ({source.where}): set AWS_PROFILE or --profile, or run "
+                               "`aws configure` / `aws sso login`")
+    if isinstance(err, EndpointConnectionError):
+        return CloudWatchError(f"cannot reach the AWS endpoint for {action} ({source.where}): check the region and the "
+                               "network (or --endpoint-url / AWS_ENDPOINT_URL)")
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        text = err.response.get("Error", {}).get("Message", "")
+        if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
+                    "UnrecognizedClientException"):
+            return CloudWatchError(f"AWS credentials are expired or invalid ({source.where}): refresh them "
+                                   "(`aws sso login`, new session token) and retry")
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return CloudWatchError(f"permission denied for {action} ({source.where}): grant it to your role - the README "
+                                   "lists the minimal read-only IAM policy")
+        missing = any(phrase in text.lower() for phrase in ("not found", "does not exist", "could not find"))
+        if code == "ResourceNotFoundException" or (code == "ValidationException" and missing):
+            return CloudWatchError(f"{action}: {text or 'not found'} - check the job name {source.job!r}, the platform "
+                                   f"({source.platform}) and the {source.where}")
+        if code in _THROTTLED:
+            return CloudWatchError(f"CloudWatch kept throttling {action} after retries ({source.where}): refresh less "
+                                   "often, or raise the account's API quota")
+        return CloudWatchError(f"{action} failed ({code}): {text} ({source.where})")
+    return CloudWatchError(f"{action} failed: {err} ({source.where})")
+
+
+_THROTTLED = ("ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded")
+
+
+def _call(source, action: str, fn, *, attempts: int = 3, **kwargs):
+    """One read-only call. botocore's adaptive retries come first; a throttle that still gets through
+    is retried here a few times with backoff before it becomes a message."""
+    for attempt in range(attempts):
+        try:
+            return fn(**kwargs)
+        except CloudWatchError:
+            raise
+        except Exception as err:
+            code = getattr(err, "response", {}).get("Error", {}).get("Code", "") if hasattr(err, "response") else ""
+            if code in _THROTTLED and attempt + 1 < attempts:
+                time.sleep(0.2 * 2 ** attempt)
+                continue
+            raise explain(err, source, action) from None
+
+
+def list_jobs(source: CloudWatchSource, name_contains: str = "", clients=None, limit: int = 50) -> list[dict]:
+    """Training jobs whose name contains ``name_contains`` (newest first), for a job picker."""
+    clients = clients or make_clients(source)
+    kwargs = {"MaxResults": min(limit, 100), "SortBy": "CreationTime", "SortOrder": "Descending"}
+    if name_contains:
+        kwargs["NameContains"] = name_contains
+    response = _call(source, "sagemaker:ListTrainingJobs", clients["sagemaker"].list_training_jobs, **kwargs)
+    return [{"name": j["TrainingJobName"], "status": j.get("TrainingJobStatus")} for j in response.get("TrainingJobSummaries", [])]
+
+
+@dataclass
+class _StreamState:
+    token: str | None = None
+
+
+@dataclass
+class CloudWatchRun:
+    """A job followed in CloudWatch. Has the ``refresh()`` / ``frame`` / ``last_new_data`` of LiveRun."""
+
+    source: CloudWatchSource
+    clients: dict | None = None
+    info: RunInfo = None
+    calls: int = 0  # API calls made, so the cost of a quiet refresh can be checked
+    notes: list[str] = field(default_factory=list)
+    description: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.clients = self.clients or make_clients(self.source)
+        self.info = RunInfo(run_id=self.source.job, source=f"cloudwatch:{self.source.platform}:{self.source.job}",
+                            format="", platform=self.source.platform)
+        self._live = LiveRun(self.info, [], definitions=None)
+        self._streams: dict[str, _StreamState] = {}
+        self._group: str | None = None
+        self._seen_ids: set[str] = set()
+        self._last_time: int | None = None
+        self._format: str | None = None
+        self._carry: dict = {}
+        self._line = 1
+        self._seq = 0
+
+    # --- LiveRun-compatible surface -----------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self._live.frame
+
+    @property
+    def last_new_data(self):
+        return self._live.last_new_data
+
+    def refresh(self) -> list[str]:
+        events = self._read_smtj() if self.source.platform == "smtj" else self._read_hyperpod()
+        if events:
+            self._ingest(events)
+        return []
+
+    # --- logs -------------------------------------------------------------------------------------
+    def _api(self, action: str, fn, **kwargs):
+        self.calls += 1
+        return _call(self.source, action, fn, **kwargs)
+
+    def _read_smtj(self) -> list[tuple[int, str, str]]:
+        logs = self.clients["logs"]
+        self._discover_streams()
+        events = []
+        for name, state in self._streams.items():
+            token = state.token
+            while True:
+                kwargs = {"logGroupName": SMTJ_GROUP, "logStreamName": name, "startFromHead": True}
+                if token:
+                    kwargs["nextToken"] = token
+                if self.source.page_limit:
+                    kwargs["limit"] = self.source.page_limit
+                page = self._api("logs:GetLogEvents", logs.get_log_events, **kwargs)
+                events.extend((e["timestamp"], name, e["message"]) for e in page.get("events", []))
+                new_token = page.get("nextForwardToken")
+                if not new_token or new_token == token:  # the token came back: nothing more, for now
+                    break
+                token = new_token
+            state.token = token
+        return sorted(events, key=lambda e: (e[0], e[1]))
+
+    def _discover_streams(self) -> None:
+        logs = self.clients["logs"]
+        kwargs = {"logGroupName": SMTJ_GROUP, "logStreamNamePrefix": f"{self.source.job}/"}
+        found = []
+        while True:
+            page = self._api("logs:DescribeLogStreams", logs.describe_log_streams, **kwargs)
+            found.extend(s["logStreamName"] for s in page.get("logStreams", []))
+            if not page.get("nextToken") or page.get("nextToken") == kwargs.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        if not found and not self._streams:
+            raise CloudWatchError(f"no log streams for job {self.source.job!r} in {SMTJ_GROUP} ({self.source.where}): "
+                                  "check the job name and region; a job that has not started has no logs yet")
+        for name in found:
+            self._streams.setdefault(name, _StreamState())
+
+    def _hyperpod_group(self) -> str:
+        if self._group:
+            return self._group
+        if not self.source.cluster:
+            raise CloudWatchError("HyperPod needs the cluster name: pass --cluster")
+        prefix = f"{HYPERPOD_PREFIX}{self.source.cluster}/"
+        page = self._api("logs:DescribeLogGroups", self.clients["logs"].describe_log_groups, logGroupNamePrefix=prefix)
+        groups = [g["logGroupName"] for g in page.get("logGroups", [])]
+        if not groups:
+            raise CloudWatchError(f"no log group {prefix}<id> ({self.source.where}): check the cluster name and region")
+        self._group = groups[0]
+        return self._group
+
+    def _read_hyperpod(self) -> list[tuple[int, str, str]]:
+        group = self._hyperpod_group()
+        kwargs = {"logGroupName": group, "logStreamNamePrefix": HYPERPOD_STREAMS, "filterPattern": f'"{self.source.job}"'}
+        if self._last_time is not None:
+            kwargs["startTime"] = self._last_time  # inclusive: the event ids below drop what was seen
+        if self.source.page_limit:
+            kwargs["limit"] = self.source.page_limit
+        events = []
+        while True:
+            page = self._api("logs:FilterLogEvents", self.clients["logs"].filter_log_events, **kwargs)
+            for event in page.get("events", []):
+                if event.get("eventId") in self._seen_ids or self.source.job not in event["message"]:
+                    continue
+                self._seen_ids.add(event.get("eventId"))
+                events.append((event["timestamp"], event.get("logStreamName", ""), event["message"]))
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        if events:
+            self._last_time = max(e[0] for e in events)
+        return sorted(events, key=lambda e: (e[0], e[1]))
+
+    def _ingest(self, events: list[tuple[int, str, str]]) -> None:
+        text = "".join(message if message.endswith("\n") else message + "\n" for _, _, message in events)
+        if self._format is None:
+            try:
+                self._format = sniff(Path("cloudwatch.log"), text.encode("utf-8"))
+            except FormatError as err:
+                self.notes.append(f"log lines not recognized yet: {err}")
+                return
+            self.info.format = self._format
+        cursor = FileCursor(path="", format=self._format, line=self._line, seq=self._seq)
+        records = _parse_lines(self._format, text, self.info, cursor, self._carry, None, text.count("\n"))
+        self.info.lines_read += text.count("\n")
+        self._line += text.count("\n")
+        if records.height:
+            self._seq = int(records["seq"].max()) + 1
+            self._live.add_records(records)
+
+    # --- job description and metrics -----------------------------------------------------------
+    def describe(self) -> dict:
+        """DescribeTrainingJob (SMTJ only): status, hyperparameters into RunInfo, definitions, final metrics."""
+        if self.source.platform != "smtj":
+            return {}
+        job = self._api("sagemaker:DescribeTrainingJob", self.clients["sagemaker"].describe_training_job,
+                        TrainingJobName=self.source.job)
+        from ..recipes import summarize_recipe
+
+        hyper = job.get("HyperParameters") or {}
+        if hyper:
+            summary = summarize_recipe(hyper)
+            self.info.hyperparameters.update(summary["hyperparameters"])
+            if summary["technique"] not in ("unknown", None):
+                self.info.technique = summary["technique"]
+            self.info.training_mode = summary["training_mode"] or self.info.training_mode
+        for item in job.get("FinalMetricDataList", []) or []:
+            self.info.final_metrics[item["MetricName"]] = item["Value"]
+        self.description = {
+            "status": job.get("TrainingJobStatus"), "secondary_status": job.get("SecondaryStatus"),
+            "hyperparameters": hyper, "metric_definitions": (job.get("AlgorithmSpecification") or {}).get("MetricDefinitions", []),
+            "start": job.get("TrainingStartTime"), "end": job.get("TrainingEndTime"),
+            "final_metrics": {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", []) or []},
+        }
+        self.info.live = self.description["status"] == "InProgress"
+        return self.description
+
+    def metrics(self, *, start: datetime | None = None, end: datetime | None = None, period: int = 60) -> pd.DataFrame:
+        """Instance and algorithm metrics over time: columns ``time, metric, host, value``."""
+        description = self.description or self.describe()
+        end = end or description.get("end") or datetime.now(timezone.utc)
+        start = start or description.get("start") or end - timedelta(hours=3)
+        start = start.replace(second=0, microsecond=0)  # AWS floors to the minute; moto does not
+        end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        if datetime.now(timezone.utc) - start > timedelta(days=15):
+            period = max(period, 300)
+            self.notes.append("metrics older than 15 days exist only at 5-minute resolution in CloudWatch")
+        hosts = sorted({"/".join(name.split("/")[:2]).rsplit("-", 1)[0] for name in self._streams}) or [f"{self.source.job}/algo-1"]
+        queries, labels = [], {}
+        for host in hosts:
+            for metric in INSTANCE_METRICS:
+                labels[f"q{len(queries)}"] = (metric, host)
+                queries.append({"Id": f"q{len(queries)}", "ReturnData": True, "MetricStat": {
+                    "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": [{"Name": "Host", "Value": host}]},
+                    "Period": period, "Stat": "Average"}})
+        for definition in description.get("metric_definitions", []):
+            labels[f"q{len(queries)}"] = (definition["Name"], "")
+            queries.append({"Id": f"q{len(queries)}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": NAMESPACE, "MetricName": definition["Name"],
+                           "Dimensions": [{"Name": "TrainingJobName", "Value": self.source.job}]},
+                "Period": period, "Stat": "Average"}})
+        return get_metric_data(self, queries, labels, start, end)
+
+    def to_run(self):
+        from .discover import Run
+
+        return Run(self.info, self.frame, self)
+
+
+def get_metric_data(run: CloudWatchRun, queries: list[dict], labels: dict, start, end) -> pd.DataFrame:
+    """GetMetricData in batches of 500 queries, following NextToken; PartialData is noted."""
+    rows = []
+    cloudwatch = run.clients["cloudwatch"]
+    for offset in range(0, len(queries), MAX_QUERIES):
+        kwargs = {"MetricDataQueries": queries[offset:offset + MAX_QUERIES], "StartTime": start, "EndTime": end,
+                  "ScanBy": "TimestampAscending"}
+        while True:
+            page = run._api("cloudwatch:GetMetricData", cloudwatch.get_metric_data, **kwargs)
+            for result in page.get("MetricDataResults", []):
+                metric, host = labels[result["Id"]]
+                if result.get("StatusCode") == "PartialData":
+                    note = f"{metric}: CloudWatch returned partial data; more arrives with the next refresh"
+                    if note not in run.notes:
+                        run.notes.append(note)
+                for stamp, value in zip(result.get("Timestamps", []), result.get("Values", [])):
+                    rows.append({"time": stamp, "metric": metric, "host": host, "value": float(value)})
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    frame = pd.DataFrame(rows, columns=["time", "metric", "host", "value"])
+    return frame.sort_values(["metric", "host", "time"]).reset_index(drop=True) if len(frame) else frame
+
+
+def open_cloudwatch(source: CloudWatchSource, clients=None):
+    """Read a job for the first time. Returns an ingest ``Run`` whose ``live`` is the CloudWatchRun."""
+    run = CloudWatchRun(source, clients)
+    if source.platform == "smtj":
+        try:
+            run.describe()
+        except CloudWatchError as err:
+            if "check the job name" not in str(err):
+                raise
+            run.notes.append("the job has no DescribeTrainingJob record here; reading its logs only")
+    run.refresh()
+    if not len(run.frame):
+        run.notes.append("no metric lines in the job's logs yet")
+    run.info.warnings.extend(run.notes)
+    return run.to_run()
+
+
+def iam_policy() -> dict:
+    """The minimal read-only IAM policy the README prints."""
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(READ_ONLY_ACTIONS), "Resource": "*"}]}
+

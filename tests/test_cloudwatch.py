@@ -1,0 +1,285 @@
+"""CloudWatch against a real moto server over HTTP, and a botocore Stubber where moto is unfaithful
+(GetMetricData never pages; throttling, access denied and expired credentials need exact responses)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+
+from conftest import SAMPLE_LOGS
+from forge_monitor.detectors import run_checks
+from forge_monitor.ingest import load_paths
+from forge_monitor.ingest.cloudwatch import (
+    SMTJ_GROUP, CloudWatchError, CloudWatchRun, CloudWatchSource, get_metric_data, list_jobs, open_cloudwatch,
+)
+
+CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_url, monkeypatch):
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=10)
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_ENDPOINT_URL": moto_url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    kw = dict(endpoint_url=moto_url, config=Config(retries={"max_attempts": 1}), **CREDS)
+    return {name: boto3.client(name, **kw) for name in ("logs", "cloudwatch", "sagemaker")}
+
+
+def sample_lines(folder: str) -> list[str]:
+    return next((SAMPLE_LOGS / folder).glob("*.log")).read_text().splitlines()
+
+
+def put_lines(logs, group: str, stream: str, lines: list[str], *, start_ms: int, batch: int = 500) -> None:
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    for i in range(0, len(lines), batch):
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": start_ms + 10 * (i + k), "message": line} for k, line in enumerate(lines[i:i + batch])])
+
+
+def create_job(sagemaker, name: str, hyperparameters: dict | None = None, definitions=()) -> None:
+    sagemaker.create_training_job(
+        TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/sagemaker",
+        AlgorithmSpecification={"TrainingImage": "nova", "TrainingInputMode": "File", "MetricDefinitions": list(definitions)},
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out"}, StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 2, "VolumeSizeInGB": 100},
+        HyperParameters=hyperparameters or {})
+
+
+def local_frame(folder: str, tmp_path):
+    path = tmp_path / folder / "train.log"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(sample_lines(folder)) + "\n")
+    run = load_paths([str(path)]).runs[0]
+    return run
+
+
+def comparable(frame):
+    return frame.drop(columns="run_id").astype({"metric": str}).sort_values(["metric", "step"]).reset_index(drop=True)
+
+
+NOW_MS = int(time.time() * 1000) - 3_600_000  # moto, like CloudWatch, drops events older than 14 days
+
+
+@pytest.mark.parametrize("folder", ["nova-sft-lora-healthy", "nova-cpt-healthy", "nova-rft-reward-gaming"])
+def test_smtj_job_gives_the_same_frame_and_alerts_as_the_local_file(aws, tmp_path, folder):
+    job = f"{folder}-job"
+    lines = sample_lines(folder)
+    half = len(lines) // 2  # two instances' streams, merged by time
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-1-1700000000", lines[:half], start_ms=NOW_MS)
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-2-1700000000", lines[half:], start_ms=NOW_MS + 10 * half)
+    run = open_cloudwatch(CloudWatchSource(job, page_limit=97), {k: aws[k] for k in aws})  # several pages per stream
+    local = local_frame(folder, tmp_path)
+    assert comparable(run.frame).equals(comparable(local.frame))
+    mine = [(a.detector, a.step, a.message) for a in run_checks(run.frame, run.info).alerts]
+    theirs = [(a.detector, a.step, a.message) for a in run_checks(local.frame, local.info).alerts]
+    assert mine == theirs
+
+
+def test_quiet_refresh_costs_about_one_call_per_stream_and_new_events_arrive(aws):
+    job = "live-job"
+    lines = sample_lines("nova-cpt-healthy")
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-1-1", lines[:100], start_ms=NOW_MS)
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-2-1", lines[100:150], start_ms=NOW_MS + 1000)
+    cw = CloudWatchRun(CloudWatchSource(job), aws)
+    cw.refresh()
+    steps_before = cw.frame["step"].max()
+    before = cw.calls
+    cw.refresh()
+    assert cw.calls - before == 1 + 2  # one DescribeLogStreams, one GetLogEvents per stream
+    aws["logs"].put_log_events(logGroupName=SMTJ_GROUP, logStreamName=f"{job}/algo-2-1",
+                               logEvents=[{"timestamp": NOW_MS + 5000 + i, "message": m} for i, m in enumerate(lines[150:160])])
+    cw.refresh()
+    assert cw.frame["step"].max() > steps_before
+    assert len(cw.frame[cw.frame.metric == "train_loss"]) == cw.frame[cw.frame.metric == "train_loss"].step.nunique()
+
+
+def test_hyperpod_job_lines_found_with_filter_log_events(aws, tmp_path):
+    folder = "nova-rft-hyperpod-kl-spike"
+    lines = sample_lines(folder)  # each line starts with [rft-hp-lora] - the job name
+    group = "/aws/sagemaker/Clusters/my-cluster/abc123"
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/rig-group/hyperpod-i-0001", lines[:200], start_ms=NOW_MS)
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/rig-group/hyperpod-i-0002", lines[200:], start_ms=NOW_MS + 2000)
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/rig-group/hyperpod-i-0003",
+              ["[other-job] [2026-03-01 21:00:00,000] [INFO] Training epoch 0, iteration 1/9 | global_step: 1 | kl: 99"],
+              start_ms=NOW_MS)
+    run = open_cloudwatch(CloudWatchSource("rft-hp-lora", platform="hyperpod", cluster="my-cluster", page_limit=50),
+                          {k: aws[k] for k in aws})
+    local = local_frame(folder, tmp_path)
+    assert comparable(run.frame).equals(comparable(local.frame))  # the other job's line did not leak in
+    assert [a.step for a in run_checks(run.frame, run.info).alerts if a.detector == "kl_spike"] == [182]
+
+
+def test_describe_training_job_fills_run_info_and_list_jobs(aws):
+    job = "described-job"
+    create_job(aws["sagemaker"], job, {"learning_rate": "5e-5", "customer_data_percent": "50", "technique": "sft",
+                                       "nova_reasoning-instruction-following_percent": "50", "warmup_steps": "10",
+                                       "max_steps": "400"})
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-1-1", sample_lines("nova-sft-datamix-high-lr"), start_ms=NOW_MS)
+    run = open_cloudwatch(CloudWatchSource(job), {k: aws[k] for k in aws})
+    assert run.info.hyperparameters["learning_rate"] == 5e-5 and run.info.hyperparameters["data_mixing"] is True
+    assert run.live.description["status"] in ("InProgress", "Completed")
+    spike = next(a for a in run_checks(run.frame, run.info).alerts if a.detector == "loss_spike")
+    assert "while data mixing is on" in spike.remediation  # DescribeTrainingJob hyperparameters reach the advice
+    assert [j["name"] for j in list_jobs(CloudWatchSource(job), "described", aws)] == [job]
+
+
+def test_metrics_put_come_back_through_get_metric_data(aws):
+    job = "metrics-job"
+    create_job(aws["sagemaker"], job, definitions=[{"Name": "train:loss", "Regex": "loss=(.*)"}])
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-1-1", sample_lines("nova-cpt-healthy")[:20], start_ms=NOW_MS)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    aws["cloudwatch"].put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=[
+        {"MetricName": "GPUUtilization", "Dimensions": [{"Name": "Host", "Value": f"{job}/algo-1"}],
+         "Timestamp": now - timedelta(minutes=m), "Value": 80.0 + m} for m in range(1, 6)] + [
+        {"MetricName": "train:loss", "Dimensions": [{"Name": "TrainingJobName", "Value": job}],
+         "Timestamp": now - timedelta(minutes=m), "Value": 2.0 - 0.1 * m} for m in range(1, 4)])
+    cw = CloudWatchRun(CloudWatchSource(job), aws)
+    cw.refresh()
+    cw.describe()
+    # moto answers DescribeTrainingJob with fixed MetricDefinitions (test:dcg): use the job's own here
+    cw.description["metric_definitions"] = [{"Name": "train:loss", "Regex": "loss=(.*)"}]
+    metrics = cw.metrics(start=now - timedelta(minutes=30), end=now)
+    gpu = metrics[metrics.metric == "GPUUtilization"]
+    assert sorted(gpu.value) == [81.0, 82.0, 83.0, 84.0, 85.0] and set(gpu.host) == {f"{job}/algo-1"}
+    assert len(metrics[metrics.metric == "train:loss"]) == 3
+
+
+def test_unknown_job_gives_one_clear_message(aws):
+    with pytest.raises(CloudWatchError, match="check the job name 'nope'.*region us-east-1"):
+        open_cloudwatch(CloudWatchSource("nope"), {k: aws[k] for k in aws})
+
+
+def test_cli_scan_cloudwatch_json(aws, moto_url):
+    job = "cli-job"
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-1-1", sample_lines("nova-rft-reward-gaming"), start_ms=NOW_MS)
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_url}
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "scan", "--cloudwatch", job, "--region", "us-east-1", "--json"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1, done.stderr  # the gaming run raises a warning
+    payload = json.loads(done.stdout)
+    assert payload["runs"][0]["run_id"] == job and payload["runs"][0]["steps"]["count"] == 300
+    assert "reward_gaming" in {a["detector"] for a in payload["alerts"]}
+    missing = subprocess.run([sys.executable, "-m", "forge_monitor", "scan", "--cloudwatch", "nope", "--region", "us-east-1"],
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert missing.returncode == 2 and "check the job name" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# --- Stubber: what moto does not do faithfully ------------------------------------------------------
+
+def stubbed(service: str):
+    client = boto3.client(service, **CREDS, config=Config(retries={"mode": "adaptive", "max_attempts": 3}))
+    return client, Stubber(client)
+
+
+def test_get_metric_data_pages_with_next_token_and_notes_partial_data():
+    cloudwatch, stub = stubbed("cloudwatch")
+    start, end = datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 3, 1, 1, tzinfo=timezone.utc)
+    queries = [{"Id": f"q{i}", "MetricStat": {"Metric": {"Namespace": "n", "MetricName": f"m{i}"}, "Period": 60, "Stat": "Average"}}
+               for i in range(501)]
+    labels = {f"q{i}": (f"m{i}", "") for i in range(501)}
+    page1 = {"MetricDataResults": [{"Id": "q0", "Timestamps": [start], "Values": [1.0], "StatusCode": "PartialData"}], "NextToken": "t1"}
+    page2 = {"MetricDataResults": [{"Id": "q0", "Timestamps": [end], "Values": [2.0], "StatusCode": "Complete"}]}
+    page3 = {"MetricDataResults": [{"Id": "q500", "Timestamps": [start], "Values": [3.0], "StatusCode": "Complete"}]}
+    base = {"StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending"}
+    stub.add_response("get_metric_data", page1, {**base, "MetricDataQueries": queries[:500]})
+    stub.add_response("get_metric_data", page2, {**base, "MetricDataQueries": queries[:500], "NextToken": "t1"})
+    stub.add_response("get_metric_data", page3, {**base, "MetricDataQueries": queries[500:]})  # the 501st query: a 2nd batch
+    run = CloudWatchRun.__new__(CloudWatchRun)
+    run.source, run.clients, run.calls, run.notes = CloudWatchSource("j"), {"cloudwatch": cloudwatch}, 0, []
+    with stub:
+        frame = get_metric_data(run, queries, labels, start, end)
+    assert list(frame.value) == [1.0, 2.0, 3.0] and run.calls == 3
+    assert any("partial data" in n for n in run.notes)
+
+
+def _log_run(logs_client, **source):
+    run = CloudWatchRun.__new__(CloudWatchRun)
+    CloudWatchRun.__init__(run, CloudWatchSource("j", **source), {"logs": logs_client, "cloudwatch": None, "sagemaker": None})
+    return run
+
+
+def test_repeated_forward_token_and_empty_pages_end_the_read():
+    logs, stub = stubbed("logs")
+    line = "[2026-03-01 21:00:00,000] [INFO] Training epoch 0, iteration {s}/9 | global_step: {s} | reduced_train_loss: 1.{s}"
+    stub.add_response("describe_log_streams", {"logStreams": [{"logStreamName": "j/algo-1-1"}]})
+    stub.add_response("get_log_events", {"events": [{"timestamp": 1, "message": line.format(s=1)}], "nextForwardToken": "f1", "nextBackwardToken": "b"})
+    stub.add_response("get_log_events", {"events": [], "nextForwardToken": "f2", "nextBackwardToken": "b"})  # empty page, new token
+    stub.add_response("get_log_events", {"events": [{"timestamp": 2, "message": line.format(s=2)}], "nextForwardToken": "f3", "nextBackwardToken": "b"})
+    stub.add_response("get_log_events", {"events": [], "nextForwardToken": "f3", "nextBackwardToken": "b"})  # token repeats: stop
+    run = _log_run(logs)
+    with stub:
+        run.refresh()
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step) == [1, 2]
+
+
+def test_throttling_then_success_is_retried():
+    logs, stub = stubbed("logs")
+    stub.add_client_error("describe_log_streams", "ThrottlingException", "Rate exceeded", 400)
+    stub.add_response("describe_log_streams", {"logStreams": []})
+    run = _log_run(logs)
+    with stub, pytest.raises(CloudWatchError, match="no log streams"):  # the retry got through; the job has no logs
+        run.refresh()
+
+
+@pytest.mark.parametrize("code,message", [
+    ("AccessDeniedException", "permission denied for logs:DescribeLogStreams"),
+    ("ExpiredTokenException", "credentials are expired"),
+    ("ResourceNotFoundException", "check the job name 'j'"),
+])
+def test_failures_name_what_to_fix(code, message):
+    logs, stub = stubbed("logs")
+    stub.add_client_error("describe_log_streams", code, "boom", 400)
+    run = _log_run(logs)
+    with stub, pytest.raises(CloudWatchError, match=message):
+        run.refresh()
+
+
+def test_exhausted_throttling():
+    logs, stub = stubbed("logs")
+    for _ in range(3):
+        stub.add_client_error("describe_log_streams", "ThrottlingException", "Rate exceeded", 400)
+    run = _log_run(logs)
+    with stub, pytest.raises(CloudWatchError, match="kept throttling"):
+        run.refresh()
+
+
+def test_missing_credentials(monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(CloudWatchError, match="no AWS credentials found"):
+        open_cloudwatch(CloudWatchSource("j", region="us-east-1", endpoint_url="http://127.0.0.1:9"))
