@@ -68,6 +68,17 @@ def render(run, report):
                     fig, note = metric_figure(run.frame, metric, alerts=[a for a in report.alerts if a.metric == metric],
                                               log_y=log_y, smoothing=smoothing, robust_y=robust_y, height=240)
                     st.plotly_chart(fig, key=f"other-{metric}")
+        if hasattr(run.live, "metrics"):  # a CloudWatch job: the instances' utilisation over time
+            with st.expander("Instance metrics (CloudWatch)"):
+                try:
+                    system = run.live.metrics()
+                except Exception as err:  # a missing permission here must not cost the charts above
+                    st.caption(f"not available: {err}")
+                else:
+                    if len(system):
+                        st.line_chart(system.pivot_table(index="time", columns=["metric"], values="value"))
+                    else:
+                        st.caption("no instance metrics for this job in CloudWatch")
     with right:
         st.subheader(f"Alerts ({len(report.alerts)})")
         for index, alert in enumerate(report.alerts):

@@ -283,3 +283,26 @@ def test_missing_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(CloudWatchError, match="no AWS credentials found"):
         open_cloudwatch(CloudWatchSource("j", region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+
+
+def test_dashboard_shows_a_cloudwatch_job(aws):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import PROJECT_ROOT
+
+    job = "dashboard-job"
+    put_lines(aws["logs"], SMTJ_GROUP, f"{job}/algo-1-1", sample_lines("nova-sft-datamix-high-lr"), start_ms=NOW_MS)
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"source": "cloudwatch", "job": job, "region": "us-east-1"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == job
+    assert any("loss_spike" in m.value for m in at.markdown)
+    assert at.get("plotly_chart")
+    at2 = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=90)
+    at2.query_params.update({"source": "cloudwatch", "job": "missing-job", "region": "us-east-1"})
+    at2.run()
+    assert not at2.exception
+    assert any("missing-job" in e.value and "check the job name" in e.value for e in at2.sidebar.error)
+    at2.switch_page("pages/detectors.py").run()
+    assert not at2.exception and at2.title[0].value == "Detector reference"  # the rest keeps working

@@ -74,6 +74,21 @@ def load_cached(folder: Path) -> Loaded:
     return load_folder(str(folder), folder_key(folder))
 
 
+@st.cache_resource(show_spinner="Reading the job from CloudWatch…", max_entries=8, ttl=600)
+def load_cloudwatch(job: str, platform: str, cluster: str, region: str | None) -> Loaded:
+    """One CloudWatch job (cached; live mode refreshes it incrementally). Raises CloudWatchError."""
+    from ..ingest.cloudwatch import CloudWatchSource, open_cloudwatch
+
+    run = open_cloudwatch(CloudWatchSource(job, platform=platform, cluster=cluster or None, region=region or None))
+    return Loaded([run], {run.info.run_id: run_checks(run.frame, run.info)}, [], [])
+
+
+def find_jobs(name_contains: str, region: str | None) -> list[str]:
+    from ..ingest.cloudwatch import CloudWatchSource, list_jobs
+
+    return [j["name"] for j in list_jobs(CloudWatchSource("", region=region or None), name_contains)]
+
+
 def save_upload(uploaded, directory: str | None) -> Path:
     """Uploaded bytes go to a private temp folder (never next to the user's files)."""
     directory = directory or tempfile.mkdtemp(prefix="forge-monitor-upload-")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import state
-from .data import MAX_UPLOAD_MB, Loaded, check_folder, load_cached, sample_folder, save_upload
+from .data import MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, load_cached, load_cloudwatch, sample_folder, save_upload
 
 
 def source_picker() -> Loaded | None:
@@ -36,14 +36,7 @@ def source_picker() -> Loaded | None:
                 st.session_state[state.UPLOAD_DIR] = str(path.parent)
                 loaded = load_cached(path.parent)
     else:
-        with st.sidebar.form("cloudwatch"):
-            st.text_input("Region", value="us-east-1", key="cw_region")
-            st.selectbox("Platform", ["smtj", "hyperpod"], key="cw_platform")
-            st.text_input("Training job name", key="cw_job")
-            submitted = st.form_submit_button("Open job")
-        if submitted:
-            st.sidebar.info("Reading CloudWatch arrives with the CloudWatch issue; the form is here so links and "
-                            "layouts do not change when it does.")
+        loaded = _cloudwatch()
     if loaded is not None:
         for error in loaded.errors:
             st.sidebar.warning(str(error))
@@ -52,6 +45,37 @@ def source_picker() -> Loaded | None:
                 for problem in loaded.problems:
                     st.caption(str(problem))
     return loaded
+
+
+def _cloudwatch() -> Loaded | None:
+    """Region, platform, job (with a picker from ListTrainingJobs); errors shown, the rest keeps working."""
+    from ..ingest.cloudwatch import CloudWatchError
+
+    st.sidebar.text_input("Region", key=state.CW_REGION, placeholder="default AWS settings")
+    st.sidebar.radio("Platform", ["smtj", "hyperpod"], key=state.CW_PLATFORM, horizontal=True,
+                     format_func={"smtj": "Training job", "hyperpod": "HyperPod"}.get)
+    if st.session_state.get(state.CW_PLATFORM) == "hyperpod":
+        st.sidebar.text_input("Cluster name", key=state.CW_CLUSTER)
+    st.sidebar.text_input("Job name", key=state.CW_JOB, placeholder="my-nova-sft-job")
+    if st.session_state.get(state.CW_PLATFORM) == "smtj" and st.sidebar.button("Find jobs by name", key="cw_find"):
+        try:
+            st.session_state["cw_found"] = find_jobs(st.session_state.get(state.CW_JOB, ""), st.session_state.get(state.CW_REGION))
+        except CloudWatchError as err:
+            st.sidebar.error(str(err))
+    found = st.session_state.get("cw_found")
+    if found:
+        st.sidebar.selectbox("Jobs found", found, key="cw_pick", on_change=lambda: st.session_state.update(
+            {state.CW_JOB: st.session_state["cw_pick"]}))
+    job = st.session_state.get(state.CW_JOB, "").strip()
+    if not job:
+        st.sidebar.caption("Read-only calls; the README lists the minimal IAM policy.")
+        return None
+    try:
+        return load_cloudwatch(job, st.session_state.get(state.CW_PLATFORM, "smtj"),
+                               st.session_state.get(state.CW_CLUSTER, ""), st.session_state.get(state.CW_REGION))
+    except CloudWatchError as err:
+        st.sidebar.error(str(err))
+        return None
 
 
 def run_picker(loaded: Loaded | None):

@@ -18,10 +18,11 @@ LOG_Y = "log_y"
 ROBUST_Y = "robust_y"
 UPLOAD_DIR = "upload_dir"
 MONITORS = "monitors"  # run id -> LiveMonitor, for live mode
+CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER = "job", "region", "platform", "cluster"
 
 SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
            "cloudwatch": "CloudWatch job"}
-_URL_KEYS = (SOURCE, FOLDER, RUN, STEP)
+_URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER)
 
 
 def init() -> None:
@@ -31,6 +32,10 @@ def init() -> None:
     params = st.query_params
     st.session_state[SOURCE] = params.get(SOURCE, "samples") if params.get(SOURCE) in SOURCES else "samples"
     st.session_state[FOLDER] = params.get(FOLDER, "")
+    st.session_state[CW_JOB] = params.get(CW_JOB, "")
+    st.session_state[CW_REGION] = params.get(CW_REGION, "") or None
+    st.session_state[CW_PLATFORM] = params.get(CW_PLATFORM, "smtj") if params.get(CW_PLATFORM) in ("smtj", "hyperpod") else "smtj"
+    st.session_state[CW_CLUSTER] = params.get(CW_CLUSTER, "")
     if params.get(RUN):
         st.session_state[RUN] = params.get(RUN)
     if params.get(LIVE) in ("1", "true"):
