@@ -8,7 +8,6 @@ to rise). The ledger keeps every alert ever raised: an alert that no longer hold
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 
 from .alerts import Alert, Report
@@ -74,7 +73,7 @@ class LiveMonitor:
     def _check(self) -> list[LedgerEntry]:
         frame = self.run.live.frame
         self.run.frame = frame
-        self.run.info.last_data_at = self.run.live.last_new_data or time.time()
+        self.run.info.last_data_at = self.run.live.last_new_data
         self.report = run_checks(frame, self.run.info, self.config)
         last_step = int(frame["step"].max()) if len(frame) else 0
         return self.ledger.merge(self.report, last_step)

@@ -90,3 +90,12 @@ def test_live_demo_replay_raises_alerts_as_they_happen(tmp_path):
     raised += [e.alert.detector for e in fresh]
     assert "loss_spike" in raised and monitor.run.info.recipe_path  # the recipe came along: LR advice works
     assert hashlib.sha256(sample.read_bytes()).hexdigest() == before  # the bundled sample is untouched
+
+
+def test_stalled_uses_when_data_last_arrived_not_old_log_timestamps(tmp_path):
+    monitor, target, lines = _replay(tmp_path, "nova-cpt-healthy", 100)  # lines stamped 2026-03: months old
+    assert not [a for a in monitor.report.alerts if a.detector == "stalled"]
+    monitor.run.live.last_new_data -= 3 * 3600  # as if nothing had arrived for three hours
+    monitor.update()
+    stalled = [a for a in monitor.report.alerts if a.detector == "stalled"]
+    assert stalled and stalled[0].severity.value == "critical" and "no new data for 180 min" in stalled[0].message

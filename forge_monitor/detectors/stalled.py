@@ -1,7 +1,7 @@
 """``stalled``: no new data for a long time.
 
-Live (``RunInfo.live``): the time since the newest data point (its wall time, or when the reader last
-saw new data) exceeds ``seconds``. Post-mortem: a gap longer than ``seconds`` between two logged steps
+Live (``RunInfo.live``): the time since the reader last saw new data (or, before any, the newest
+timestamp in the log) exceeds ``seconds``. Post-mortem: a gap longer than ``seconds`` between two logged steps
 (SageMaker Debugger's StalledTrainingRule uses 1800 s).
 """
 
@@ -38,7 +38,9 @@ def check(frame, info, config: StalledConfig):
                 f"(threshold {config.seconds / 60:.0f} min)",
                 "Look at the job around that time: a hung data loader, a collective (NCCL) timeout, a slow checkpoint "
                 "write, or a node replaced under the job.", gap_seconds=float(gaps[i]), threshold_seconds=config.seconds))
-        last_seen = max(float(times[-1]), last_seen or 0.0)
+        # Live, the reader's clock says when data last arrived (a replayed or old log has old timestamps);
+        # the log's own newest timestamp is the fallback.
+        last_seen = last_seen or float(times[-1])
     if getattr(info, "live", False) and last_seen:
         idle = time.time() - last_seen
         if idle > config.seconds:
