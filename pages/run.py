@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from forge_monitor.live import LiveMonitor
-from forge_monitor.recipes import RecipeError, lint, read_recipe
+from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.ui import state
 from forge_monitor.ui.components import alert_card, health_summary
@@ -30,19 +30,15 @@ live = controls[2].toggle("Live", key=state.LIVE, help="Re-read the log every fe
 smoothing = controls[3].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
 
 
-# Recipe findings sit next to the alerts they explain (e.g. an LR off the default under data mixing
-# is the first thing to revert when the loss spikes).
-EXPLAINS = {"lr_off_default_with_mixing": {"loss_spike", "grad_norm_spike", "nonfinite", "forgetting"},
-            "warmup_fraction": {"loss_spike", "grad_norm_spike", "nonfinite"},
-            "cpt_epochs": {"overfitting", "forgetting"}, "customer_share": {"forgetting", "loss_spike"},
-            "sft_mix_without_reasoning_if": {"forgetting"}, "rft_batch_semantics": {"reward_plateau"},
-            "rft_low_baseline": {"reward_plateau"}, "alpha_over_rank": {"forgetting", "loss_plateau"}}
+# Recipe findings sit next to the alerts they explain.
 findings = []
-if run.info.recipe_path:
-    try:
+try:
+    if run.info.recipe_path:  # a recipe next to the log
         findings = [f for f in lint(read_recipe(run.info.recipe_path))[0] if f.severity != "info"]
-    except RecipeError as err:
-        st.warning(str(err))
+    elif getattr(run.live, "description", {}).get("hyperparameters"):  # DescribeTrainingJob
+        findings = [f for f in lint(run.live.description["hyperparameters"])[0] if f.severity != "info"]
+except RecipeError as err:
+    st.warning(str(err))
 
 
 def render(run, report):
@@ -83,10 +79,8 @@ def render(run, report):
         st.subheader(f"Alerts ({len(report.alerts)})")
         for index, alert in enumerate(report.alerts):
             alert_card(alert, key=f"alert-{index}")
-            for finding in findings:
-                if alert.detector in EXPLAINS.get(finding.rule, ()):
-                    first = " — the first thing to revert" if finding.rule == "lr_off_default_with_mixing" else ""
-                    st.warning(f"Recipe: {finding.message}{first}. {finding.remediation}", icon=None)
+            for sentence in explanations(findings, alert.detector):
+                st.warning(sentence)
         if run.info.warnings:
             with st.expander("Reading notes"):
                 for warning in run.info.warnings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checks import RULES, Finding, check_recipe
+from .checks import RULES, Finding, check_recipe, explanations
 from .normalize import NormalizedRecipe, normalize
 
 RECIPE_SUFFIXES = (".yaml", ".yml")

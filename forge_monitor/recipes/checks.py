@@ -34,6 +34,24 @@ RULES = {
 }
 
 
+# Which alerts a recipe finding can explain: the run page shows the finding beside those alerts.
+EXPLAINS = {"lr_off_default_with_mixing": {"loss_spike", "grad_norm_spike", "nonfinite", "forgetting"},
+            "warmup_fraction": {"loss_spike", "grad_norm_spike", "nonfinite"},
+            "cpt_epochs": {"overfitting", "forgetting"}, "customer_share": {"forgetting", "loss_spike"},
+            "sft_mix_without_reasoning_if": {"forgetting"}, "rft_batch_semantics": {"reward_plateau"},
+            "rft_low_baseline": {"reward_plateau"}, "alpha_over_rank": {"forgetting", "loss_plateau"}}
+
+
+def explanations(findings: list["Finding"], detector: str) -> list[str]:
+    """Recipe findings that may explain an alert of ``detector``, as sentences for the run page."""
+    out = []
+    for finding in findings:
+        if detector in EXPLAINS.get(finding.rule, ()):
+            first = " - the first thing to revert" if finding.rule == "lr_off_default_with_mixing" else ""
+            out.append(f"Recipe: {finding.message}{first}. {finding.remediation}")
+    return out
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
