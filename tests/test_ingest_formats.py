@@ -256,3 +256,13 @@ def test_frame_contract_types(tmp_path):
     assert list(frame.columns) == ["run_id", "step", "metric", "value", "wall_time"]
     assert frame.step.dtype == np.int64 and frame.value.dtype == np.float64 and frame.wall_time.dtype == np.float64
     assert json.loads(frame.to_json(orient="records"))  # serialisable
+
+
+def test_jsonl_key_first_seen_late_is_not_dropped(tmp_path):
+    rows = [{"step": s, "loss": 1.0 / s} for s in range(1, 501)]
+    rows[450]["eval_loss"] = 0.42  # far past any reader's schema-inference window
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame = _read(path).frame
+    assert _value(frame, "val_loss", 451) == 0.42
+    assert len(frame[frame.metric == "train_loss"]) == 500

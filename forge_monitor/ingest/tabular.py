@@ -129,12 +129,14 @@ def _read_json_lines_fast(data: bytes) -> pl.DataFrame | None:
 
     polars infers the schema from the first rows and silently drops a key that first appears
     later (eval rows); pyarrow infers block by block but is slower. So: polars, then a guard - every
-    ``":`` of the text must be a non-null cell of the table - and pyarrow when the guard fails.
+    ``:`` of the text must be the separator of a non-null cell of the table - and pyarrow when the
+    guard fails. A dropped key leaves its colon unaccounted for; a colon inside a string, a null or a
+    nested object only make the guard fail safe (the slower reader then runs).
     """
     try:
         table = pl.read_ndjson(io.BytesIO(data))
         cells = sum(table.height - n for n in table.null_count().row(0))
-        if cells == data.count(b'":'):
+        if cells == data.count(b":"):
             return table
         return pl.from_arrow(pyarrow_json.read_json(io.BytesIO(data)))
     except Exception:  # one bad line (NaN, a torn write) rejects the whole chunk in every fast reader
