@@ -143,3 +143,13 @@ def test_blank_lines_in_jsonl_keep_line_numbers_right(tmp_path):
     run = load_paths([str(path)]).runs[0]
     assert sorted(run.frame[run.frame.metric == "train_loss"].step) == [1, 2]
     assert run.info.skipped[0].line == 4
+
+
+def test_jsonl_restart_is_resolved_and_recorded(tmp_path):
+    rows = [{"step": s, "loss": 5.0} for s in range(1, 11)] + [{"step": s, "loss": 1.0} for s in range(6, 9)]
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_paths([str(path)]).runs[0]
+    loss = run.frame[run.frame.metric == "train_loss"].set_index("step").value.to_dict()
+    assert loss == {1: 5.0, 2: 5.0, 3: 5.0, 4: 5.0, 5: 5.0, 6: 1.0, 7: 1.0, 8: 1.0}
+    assert [(r.from_step, r.to_step) for r in run.info.restarts] == [(10, 6)]

@@ -57,16 +57,20 @@ def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
 
 
 def resolve_restarts(
-    records: pl.DataFrame, info: RunInfo, *, last_step: int | None = None
+    records: pl.DataFrame, info: RunInfo, *, last_step: int | None = None, first_step: int | None = None,
+    never_regress: bool = False,
 ) -> tuple[pl.DataFrame, int | None]:
     """Drop rows superseded by a later segment; record each step regression in ``info``.
 
     ``records`` are in file order. ``last_step`` is the last step read before them (incremental
-    reads), so a regression at the seam between two reads is seen too. Returns the records and the
+    reads), so a regression at the seam between two reads is seen too. A reader that already knows
+    its records' steps never go back (``never_regress``, from the ``first_step``) saves the check. Returns the records and the
     lowest step a restart went back to (data read earlier at or after it is stale), or None.
     """
     if records.height == 0:
         return records, None
+    if never_regress and first_step is not None and (last_step is None or first_step >= last_step):
+        return records, None  # the reader saw the record order and it never goes back
     # One step per record: scatter by record number (no sort), then look for a step going back.
     seq = records["seq"].to_numpy()
     base = int(seq.min())

@@ -160,13 +160,16 @@ def read_increment(
         head=head,
         carry=carry,
     )
-    return _finish(records, info, new_cursor, reset=reset, message=message, last_step=last_step)
+    order = {"first_step": carry.pop("_first_step", None), "never_regress": carry.pop("_steps_never_regress", False)}
+    new_cursor = replace(new_cursor, carry=carry)
+    return _finish(records, info, new_cursor, reset=reset, message=message, last_step=last_step, **order)
 
 
-def _finish(records, info, cursor, *, reset, message, last_step) -> Increment:
+def _finish(records, info, cursor, *, reset, message, last_step, first_step=None, never_regress=False) -> Increment:
     if records.height == 0:
         return Increment(records, cursor, reset, message)
-    records, restart_from = resolve_restarts(canonicalise(records), info, last_step=last_step)
+    records, restart_from = resolve_restarts(canonicalise(records), info, last_step=last_step,
+                                             first_step=first_step, never_regress=never_regress)
     if records.height:
         cursor = replace(cursor, last_step=int(records["step"][-1]))
     return Increment(records, cursor, reset, message, restart_from)

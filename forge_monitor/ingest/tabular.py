@@ -58,6 +58,11 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
         table = table.filter(pl.col("_stepf").is_not_null() & pl.col("_stepf").is_finite()).with_columns(
             pl.col("_stepf").round(0).cast(pl.Int64).alias("step")
         )
+    # One row per record: whether steps never go back is known here, on the wide table, for a
+    # fraction of what checking the melted records would cost (see _tidy.resolve_restarts).
+    steps = table["step"]
+    carry["_first_step"] = int(steps[0]) if table.height else None
+    carry["_steps_never_regress"] = bool(table.height < 2 or (steps.diff().drop_nulls() >= 0).all())
     if "total_steps" in table.columns and table.height:
         total = table["total_steps"].cast(pl.Float64, strict=False).drop_nulls()
         if len(total):
