@@ -71,7 +71,12 @@ def replay(path: Path, lines: list[str], steps_per_second: float, *, stop_after:
                 return
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the dashboard stops, the temp folder goes
+
+
 def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     port = port or free_port()
     if not live:
         process = start_dashboard(port)
