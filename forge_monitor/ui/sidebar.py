@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from . import state
@@ -17,7 +19,8 @@ def source_picker() -> Loaded | None:
     loaded = None
     if source == "samples":
         folder = sample_folder()
-        st.sidebar.caption(f"`{folder.name}/` — offline demo runs")
+        bundled = folder.resolve() == (Path(__file__).resolve().parents[2] / "sample_logs")
+        st.sidebar.caption(f"`{folder.name}/` — " + ("the bundled offline demo runs" if bundled else "set by FORGE_MONITOR_LOGS"))
         loaded = load_cached(folder)
     elif source == "folder":
         st.sidebar.text_input("Folder", key=state.FOLDER, placeholder="/data/runs/my-job")
