@@ -61,10 +61,6 @@ def moving_average(values: np.ndarray, width: int) -> np.ndarray:
     return (total[width:] - total[:-width]) / width
 
 
-def has(frame: pd.DataFrame, metric: str, minimum: int = 1) -> bool:
-    return len(series(frame, metric)[0]) >= minimum
-
-
 def trailing_robust(values: np.ndarray, window: int, min_history: int, level_window: int = LEVEL_WINDOW
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Level, spread and history size from the points *before* each point.

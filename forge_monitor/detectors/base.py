@@ -10,8 +10,7 @@ from typing import Callable
 from ..alerts import Alert, CheckResult, Severity, Status
 from ..schema import RunInfo
 
-# Service defaults the guidance says to start from (reference/guidance.md, formats.md 3).
-DEFAULT_LR = {"sft": 1e-5, "cpt": 1e-5, "rft": 1e-5, "rft_hyperpod": 7e-7}
+from ..recipes.checks import DEFAULT_LR  # the service defaults, defined once with the recipe checks
 
 
 def setting(default, help: str, *, low: float | None = None, high: float | None = None):
@@ -84,7 +83,3 @@ def lr_deviation(info: RunInfo) -> tuple[float, float] | None:
 
 def mixing_on(info: RunInfo) -> bool:
     return bool(info.hyperparameters.get("data_mixing"))
-
-
-def technique_label(info: RunInfo) -> str:
-    return {"cpt": "CPT", "sft": "SFT", "rft": "RFT", "dpo": "DPO", "ppo": "PPO"}.get(info.technique, "this run")

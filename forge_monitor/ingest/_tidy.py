@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from ..schema import Restart, RunInfo, canonical_name, empty_frame, validate_frame
+from ..schema import Restart, RunInfo, canonical_name, validate_frame
 
 RECORD_SCHEMA = {
     "seq": pl.Int64,
@@ -148,11 +148,3 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
         }
     )
     return validate_frame(frame)
-
-
-def finalize(records: pl.DataFrame, info: RunInfo, *, last_step: int | None = None) -> pd.DataFrame:
-    """Records of one whole file in file order -> validated tidy pandas frame."""
-    if records.height == 0:
-        return empty_frame()
-    records, _ = resolve_restarts(canonicalise(records), info, last_step=last_step)
-    return to_tidy(records, info.run_id)

@@ -115,7 +115,7 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tu
         # like a regression across files is not a restart); a step logged twice keeps the newer file.
         ordered = sorted(event_files)
         specs.append(RunSpec(rel(directory) if directory != root else root.resolve().name, [[f] for f in ordered], ordered[0]))
-    for run_dir, found in states.items():
+    for found in states.values():
         newest = max(found)[1]
         specs.append(RunSpec(rel(newest), [[newest]], newest))
     paired: set[Path] = set()

@@ -208,7 +208,7 @@ class LiveRun:
     def _refresh_stream(self, index: int, messages: list[str]) -> int:
         stream = self.streams[index]
         last_step, added = None, 0
-        for position, path in enumerate(stream):
+        for path in stream:
             cursor = self._cursors[path]
             increment = read_increment(
                 path, cursor, self.info, definitions=self.definitions,

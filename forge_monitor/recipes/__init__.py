@@ -12,6 +12,8 @@ from .checks import RULES, Finding, check_recipe, explanations
 from .normalize import NormalizedRecipe, normalize
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
+__all__ = ["RULES", "Finding", "NormalizedRecipe", "RecipeError", "check_recipe", "explanations", "find_adjacent_recipe",
+           "is_recipe", "lint", "normalize", "parse_recipe_text", "read_recipe", "summarize_recipe"]
 
 
 class RecipeError(ValueError):

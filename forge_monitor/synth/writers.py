@@ -53,7 +53,7 @@ def nova_progress(rows, *, step_seconds: float, samples_per_step: int, job: str 
     for index, (step, values) in enumerate(rows):
         n_refresh = repeats[index] if repeats is not None else 1
         bars = []
-        for r in range(n_refresh):
+        for _ in range(n_refresh):
             post = ", ".join(f"{k}={_g(v, 3)}" for k, v in values.items())
             bars.append(f"Epoch 1: : {step}it [{int(step * step_seconds) // 60:02d}:{int(step * step_seconds) % 60:02d}, "
                         f"{step_seconds:.2f}s/it, v_num=1feb, {post}, global_step={step}.000, "
