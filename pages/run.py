@@ -47,8 +47,9 @@ def render(run, report):
         st.markdown("**Recipe findings:** " + "; ".join(f"`{f.rule}` ({f.severity}): {f.message}" for f in findings))
     left, right = st.columns([2, 1])
     metrics = set(run.frame["metric"].astype(str).unique())
+    plan = chart_plan(run.info.technique, metrics)
     with left:
-        for title, group in chart_plan(run.info.technique, metrics):
+        for title, group in plan:
             chart_alerts = [a for a in report.alerts if a.metric in group]
             fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, log_y=log_y,
                                       smoothing=smoothing, robust_y=robust_y,
@@ -56,7 +57,7 @@ def render(run, report):
             st.plotly_chart(fig, key=f"chart-{title}")
             if note:
                 st.caption(note)
-        others = sorted(metrics - {m for _, g in chart_plan(run.info.technique, metrics) for m in g})
+        others = sorted(metrics - {m for _, g in plan for m in g})
         if others:
             with st.expander(f"{len(others)} other metric(s)"):
                 chosen = st.multiselect("Metrics", others, default=others[:2], key="other_metrics")

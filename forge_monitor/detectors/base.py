@@ -10,7 +10,7 @@ from typing import Callable
 from ..alerts import Alert, CheckResult, Severity, Status
 from ..schema import RunInfo
 
-from ..recipes.checks import DEFAULT_LR  # the service defaults, defined once with the recipe checks
+from ..recipes.checks import LR_OFF_DEFAULT, lr_vs_default  # defaults and threshold defined once
 
 
 def setting(default, help: str, *, low: float | None = None, high: float | None = None):
@@ -70,16 +70,12 @@ def make_alert(info: RunInfo, detector: str, severity: Severity, metric: str, st
 # --- run context for remediations -----------------------------------------------------------
 
 def lr_deviation(info: RunInfo) -> tuple[float, float] | None:
-    """(recipe LR, service default) when the run's LR is known and off the default by >= 1.5x."""
+    """(recipe LR, service default) when the run's LR is known and off the default (the recipe rule's test)."""
     lr = info.hyperparameters.get("learning_rate")
-    if not isinstance(lr, (int, float)) or lr <= 0:
+    compared = lr_vs_default(lr, info.technique, info.platform)
+    if compared is None or compared[0] < LR_OFF_DEFAULT:
         return None
-    key = "rft_hyperpod" if info.technique == "rft" and info.platform == "hyperpod" else info.technique
-    default = DEFAULT_LR.get(key)
-    if default is None or max(lr / default, default / lr) < 1.5:
-        return None
-    return float(lr), default
-
+    return float(lr), compared[1]
 
 def mixing_on(info: RunInfo) -> bool:
     return bool(info.hyperparameters.get("data_mixing"))

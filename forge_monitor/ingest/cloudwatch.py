@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..schema import RunInfo
 from .detect import FormatError, sniff
-from .reader import FileCursor, LiveRun, _parse_lines
+from .reader import FileCursor, LiveRun, parse_lines
 
 SMTJ_GROUP = "/aws/sagemaker/TrainingJobs"
 HYPERPOD_PREFIX = "/aws/sagemaker/Clusters/"
@@ -268,7 +268,7 @@ class CloudWatchRun:
                 return
             self.info.format = self._format
         cursor = FileCursor(path="", format=self._format, line=self._line, seq=self._seq)
-        records = _parse_lines(self._format, text, self.info, cursor, self._carry, None, text.count("\n"))
+        records = parse_lines(self._format, text, self.info, cursor, self._carry, None, text.count("\n"))
         self.info.lines_read += text.count("\n")
         self._line += text.count("\n")
         if records.height:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..recipes import RecipeError, find_adjacent_recipe, read_recipe, summarize_recipe
+from ..recipes import find_adjacent_recipe, summarize_recipe
 from ..schema import RunInfo
 from . import nova
 from .detect import SNIFF_BYTES, FormatError, is_tensorboard_name, sniff
@@ -188,18 +188,15 @@ def open_run(spec: RunSpec, *, definitions: MetricDefinitions | None = None) -> 
     """Read a run for the first time (later reads: ``run.live.refresh()``). Raises FormatError."""
     info = RunInfo(run_id=spec.run_id, source=str(spec.primary), format="")
     recipe_dir = spec.primary.parent
-    recipe_path, warnings = find_adjacent_recipe(recipe_dir, spec.primary.stem)
+    recipe_path, recipe, warnings = find_adjacent_recipe(recipe_dir, spec.primary.stem)
     info.warnings.extend(warnings)
-    if recipe_path is not None:
-        try:
-            summary = summarize_recipe(read_recipe(recipe_path))
-            info.recipe_path = str(recipe_path)
-            info.technique = summary["technique"]
-            info.training_mode = summary["training_mode"]
-            info.platform = summary["platform"] or info.platform
-            info.hyperparameters.update(summary["hyperparameters"])
-        except RecipeError as err:
-            info.warnings.append(str(err))
+    if recipe is not None:
+        summary = summarize_recipe(recipe)
+        info.recipe_path = str(recipe_path)
+        info.technique = summary["technique"]
+        info.training_mode = summary["training_mode"]
+        info.platform = summary["platform"] or info.platform
+        info.hyperparameters.update(summary["hyperparameters"])
     _read_eval_results(recipe_dir / "eval_results.json", info)
     live = LiveRun(info, spec.streams, definitions=definitions)
     live.refresh()

@@ -77,7 +77,7 @@ def _read_from(path: Path, offset: int, limit: int | None = None) -> bytes:
         raise FormatError(f"cannot read: {err.strerror}") from None
 
 
-def _parse_lines(fmt: str, text, info: RunInfo, cursor: FileCursor, carry: dict, definitions, n_lines: int):
+def parse_lines(fmt: str, text, info: RunInfo, cursor: FileCursor, carry: dict, definitions, n_lines: int):
     kwargs = dict(first_line=cursor.line, seq_start=cursor.seq)
     if fmt in nova.FORMATS:
         return nova.parse_text(text, info, **kwargs)
@@ -146,7 +146,7 @@ def read_increment(
         if cursor.format not in _BYTES_PARSERS:
             chunk = chunk.decode("utf-8", errors="replace")
         info.lines_read += consumed_lines  # counted once here, for every line format
-        records = _parse_lines(cursor.format, chunk, info, cursor, carry, definitions, consumed_lines) if used else empty_records()
+        records = parse_lines(cursor.format, chunk, info, cursor, carry, definitions, consumed_lines) if used else empty_records()
     head = cursor.head
     if len(head) < _HEAD_CHECK and used:
         head = _read_from(path, 0, min(_HEAD_CHECK, cursor.offset + used))

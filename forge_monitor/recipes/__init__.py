@@ -77,22 +77,22 @@ def lint(spec: dict, context: dict | None = None) -> tuple[list[Finding], Normal
     return check_recipe(view), view
 
 
-def find_adjacent_recipe(directory: Path, stem: str | None = None) -> tuple[Path | None, list[str]]:
-    """The recipe YAML next to a log, if any. Returns (path, warnings)."""
-    candidates = []
+def find_adjacent_recipe(directory: Path, stem: str | None = None) -> tuple[Path | None, dict | None, list[str]]:
+    """The recipe YAML next to a log, if any. Returns (path, the parsed recipe, warnings)."""
+    candidates: list[tuple[Path, dict]] = []
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         if path.suffix.lower() in RECIPE_SUFFIXES and path.is_file():
             try:
-                if is_recipe(read_recipe(path)):
-                    candidates.append(path)
+                recipe = read_recipe(path)
             except RecipeError:
                 continue
+            if is_recipe(recipe):
+                candidates.append((path, recipe))
     if not candidates:
-        return None, []
-    if len(candidates) == 1:
-        return candidates[0], []
-    for path in candidates:
-        if stem and path.stem == stem:
-            return path, []
-    names = ", ".join(p.name for p in candidates)
-    return candidates[0], [f"several recipes next to the log ({names}); using {candidates[0].name}"]
+        return None, None, []
+    chosen = next((c for c in candidates if stem and c[0].stem == stem), candidates[0])
+    warnings = []
+    if len(candidates) > 1 and chosen[0].stem != stem:
+        names = ", ".join(p.name for p, _ in candidates)
+        warnings.append(f"several recipes next to the log ({names}); using {chosen[0].name}")
+    return chosen[0], chosen[1], warnings

@@ -13,7 +13,16 @@ from dataclasses import asdict, dataclass
 from .normalize import NormalizedRecipe
 
 DEFAULT_LR = {"sft": 1e-5, "cpt": 1e-5, "dpo": 1e-5, "rft": 1e-5, "rft_hyperpod": 7e-7}
+LR_OFF_DEFAULT = 1.5  # an LR this many times above or below the service default counts as "off the default"
 REASONING_IF = "reasoning-instruction-following"
+
+
+def lr_vs_default(lr, technique: str, platform: str | None) -> tuple[float, float] | None:
+    """(ratio >= 1, service default) for an LR of this technique and platform; None when unknown."""
+    default = DEFAULT_LR.get("rft_hyperpod" if technique == "rft" and platform == "hyperpod" else technique)
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0 or default is None:
+        return None
+    return max(lr / default, default / lr), default
 
 # rule id -> one line: what it checks (the detector-reference page and the docs reuse this)
 RULES = {
@@ -89,11 +98,10 @@ def check_recipe(recipe: NormalizedRecipe) -> list[Finding]:
             add("warmup_fraction", "info", where, f"{numbers} = {_pct(fraction)}; about 15 % is recommended",
                 f"Consider warmup of about 15 % of the steps{target}.")
 
-    key = "rft_hyperpod" if recipe.technique == "rft" and recipe.platform == "hyperpod" else recipe.technique
-    default = DEFAULT_LR.get(key)
-    if recipe.data_mixing and recipe.learning_rate and default:
-        ratio = max(recipe.learning_rate / default, default / recipe.learning_rate)
-        if ratio >= 1.5:
+    compared = lr_vs_default(recipe.learning_rate, recipe.technique, recipe.platform)
+    if recipe.data_mixing and compared:
+        ratio, default = compared
+        if ratio >= LR_OFF_DEFAULT:
             add("lr_off_default_with_mixing", "critical" if ratio >= 3 else "warning", "learning_rate",
                 f"learning rate {recipe.learning_rate:g} is {ratio:.3g}x {'above' if recipe.learning_rate > default else 'below'} "
                 f"the {default:g} default while data mixing is on",
