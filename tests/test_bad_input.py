@@ -145,6 +145,21 @@ def test_blank_lines_in_jsonl_keep_line_numbers_right(tmp_path):
     assert run.info.skipped[0].line == 4
 
 
+def test_jsonl_row_without_a_step_is_skipped_on_the_fast_path(tmp_path):
+    # Valid JSON throughout, so a one-call reader handles it: the null step must cost that row only,
+    # and a key first seen after polars' inference window (row 150) must not be dropped.
+    rows = [{"step": s, "loss": 2.0 - s / 1000} for s in range(1, 201)]
+    rows[99]["step"] = None
+    rows[149]["eval_loss"] = 1.5
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_paths([str(path)]).runs[0]
+    loss = run.frame[run.frame.metric == "train_loss"]
+    assert len(loss) == 199 and 100 not in set(loss.step)
+    assert run.frame[run.frame.metric == "val_loss"].set_index("step").value.to_dict() == {150: 1.5}
+    assert [(s.line, s.reason) for s in run.info.skipped] == [(100, "row has no numeric 'step'")]
+
+
 def test_jsonl_restart_is_resolved_and_recorded(tmp_path):
     rows = [{"step": s, "loss": 5.0} for s in range(1, 11)] + [{"step": s, "loss": 1.0} for s in range(6, 9)]
     path = tmp_path / "m.jsonl"

@@ -37,27 +37,30 @@ def find_step_key(columns) -> str | None:
 
 
 def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: int, seq_start: int, carry: dict) -> pl.DataFrame:
-    """Wide rows -> records. Rows without a usable step are skipped with their line number."""
-    table = table.with_row_index("_row").with_columns(
-        (pl.col("_row").cast(pl.Int64) + first_line).alias("line"),
-        (pl.col("_row").cast(pl.Int64) + seq_start).alias("seq"),
-    )
+    """Wide rows -> records. Rows without a usable step are skipped with their line number.
+
+    This is most of a large JSONL read after the parser itself, so it copies the table as few times
+    as it can: row numbers are computed, not stored twice, and a filter runs only where there is
+    something to drop.
+    """
+    row = pl.int_range(0, pl.len(), dtype=pl.Int64)
     if step_key is None:
         ordinal = carry.get("ordinal", 0)
-        table = table.with_columns((pl.col("_row").cast(pl.Int64) + ordinal + 1).alias("step"))
+        table = table.with_columns((row + first_line).alias("line"), (row + ordinal + 1).alias("step"))
         carry["ordinal"] = ordinal + table.height
         if not carry.get("warned_no_step"):
             info.warnings.append(f"no step column (looked for {', '.join(STEP_KEYS[:5])}, ...): steps are row numbers")
             carry["warned_no_step"] = True
     else:
         stepf = table[step_key].cast(pl.Float64, strict=False)
-        table = table.with_columns(stepf.alias("_stepf"))
-        bad = table.filter(pl.col("_stepf").is_null() | ~pl.col("_stepf").is_finite())
-        for line in bad["line"].to_list():
-            info.skip(line, f"row has no numeric {step_key!r}")
-        table = table.filter(pl.col("_stepf").is_not_null() & pl.col("_stepf").is_finite()).with_columns(
-            pl.col("_stepf").round(0).cast(pl.Int64).alias("step")
+        usable = stepf.is_not_null() & stepf.is_finite()
+        table = table.with_columns(
+            (row + first_line).alias("line"), stepf.round(0).cast(pl.Int64, strict=False).alias("step")
         )
+        if not usable.all():
+            for line in table.filter(~usable)["line"].to_list():
+                info.skip(line, f"row has no numeric {step_key!r}")
+            table = table.filter(usable)
     # One row per record: whether steps never go back is known here, on the wide table, for a
     # fraction of what checking the melted records would cost (see _tidy.resolve_restarts).
     steps = table["step"]
@@ -67,37 +70,29 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
         total = table["total_steps"].cast(pl.Float64, strict=False).drop_nulls()
         if len(total):
             info.hyperparameters.setdefault("max_steps", int(total[-1]))
-    skip = {step_key, "_row", "_stepf", "line", "seq", "step", *_BOOKKEEPING}
-    value_columns = []
+    skip = {step_key, "line", "seq", "step", *_BOOKKEEPING}
+    # Canonical names on the columns (cheap) rather than on every melted row; two source columns
+    # with one canonical name (loss and train/loss) keep the later column's value.
+    renamed: dict[str, pl.Expr] = {}
     for name, dtype in table.schema.items():
         if name in skip:
             continue
         if dtype.is_numeric() or dtype == pl.Null:
-            value_columns.append(pl.col(name).cast(pl.Float64).alias(name))
+            renamed[canonical_name(name)] = pl.col(name).cast(pl.Float64)
         elif dtype == pl.Utf8:
-            value_columns.append(pl.col(name).cast(pl.Float64, strict=False).alias(name))
-    if not value_columns:
+            renamed[canonical_name(name)] = pl.col(name).cast(pl.Float64, strict=False)
+    if not renamed:
         return empty_records()
-    # Canonical names on the columns (cheap) rather than on every melted row; two source columns
-    # with one canonical name (loss and train/loss) keep the later column's value.
-    renamed: dict[str, pl.Expr] = {}
-    for column in value_columns:
-        renamed[canonical_name(column.meta.output_name())] = column
-    value_columns = [expr.alias(name) for name, expr in renamed.items()]
-    wide = table.select("seq", "line", "step", *value_columns)
-    # Melt column by column with the metric as an Enum: integer codes instead of one string per row.
+    # Rows are lines in file order, so a row's record number follows from its line.
+    table = table.with_columns((pl.col("line") + (seq_start - first_line)).alias("seq"))
+    # Melt column by column with the metric as an Enum: integer codes instead of one string per row;
+    # each metric's rows stay in file order, which is what keep-last needs.
     names = pl.Enum(list(renamed))
-    parts = [
-        wide.select("seq", "line", "step", pl.lit(name, dtype=names).alias("metric"), pl.col(name).alias("value"))
-        .filter(pl.col("value").is_not_null())
-        for name in renamed
-    ]
-    return (
-        pl.concat(parts)
-        .with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
-        .select(list(RECORD_SCHEMA))
-        .cast({k: v for k, v in RECORD_SCHEMA.items() if k != "metric"})
-    )  # column by column: each metric's rows in file order, which is what keep-last needs
+    parts = []
+    for name, value in renamed.items():
+        part = table.select("seq", "line", "step", pl.lit(name, dtype=names).alias("metric"), value.alias("value"))
+        parts.append(part.filter(pl.col("value").is_not_null()) if part["value"].null_count() else part)
+    return pl.concat(parts).with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
 
 
 def _json_lines_slow(text: str, info: RunInfo, first_line: int) -> tuple[list[dict], list[int]]:
