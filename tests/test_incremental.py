@@ -200,3 +200,73 @@ def test_incremental_equals_full_read(tmp_path, chunks):
     left = live.frame.sort_values(["metric", "step"]).reset_index(drop=True).drop(columns="run_id")
     right = whole.frame.sort_values(["metric", "step"]).reset_index(drop=True).drop(columns="run_id")
     assert left.equals(right)
+
+
+_JSONL_SHAPES = {
+    "clean": "".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 301)),
+    "blank lines": '{"step": 1, "loss": 1.0}\n\n{"step": 2, "loss": 0.9}\n  \n{"step": 3, "loss": 0.8}\n',
+    "late key": "".join(json.dumps({"step": s, "loss": 1.0} | ({"eval_loss": 2.0} if s == 250 else {})) + "\n"
+                        for s in range(1, 301)),
+    "bad line": '{"step": 1, "loss": 1.0}\n{"step": 2, "loss": NaN}\n{"step": 3, "loss": oops}\n{"step": 4, "loss": 0.5}\n',
+    "incomplete last line": '{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.9}\n{"step": 3, "lo',
+    "no step key": '{"loss": 1.0}\n{"loss": 0.9}\n',
+    "null step": '{"step": 1, "loss": 1.0}\n{"step": null, "loss": 0.9}\n{"step": 3, "loss": 0.8}\n',
+    "long form": '{"step": 1, "metric": "loss", "value": 1.0}\n{"step": 1, "metric": "grad_norm", "value": 2.0}\n',
+    "restart": "".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in [*range(1, 11), *range(5, 8)]),
+    "string values": '{"step": 1, "loss": "1.5"}\n{"step": 2, "loss": "0.9"}\n',
+}
+
+
+@pytest.mark.parametrize("shape", list(_JSONL_SHAPES))
+def test_jsonl_read_in_place_equals_the_byte_path(tmp_path, monkeypatch, shape):
+    """Large first reads of JSONL are parsed in place (polars reads the file); every JSONL shape
+    must come out exactly as the byte path reads it: records, cursor, skips, lines counted."""
+    from forge_monitor.ingest import reader, tabular
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(_JSONL_SHAPES[shape])
+    taken = []
+    parse_in_place = tabular.parse_jsonl_file
+    monkeypatch.setattr(tabular, "parse_jsonl_file", lambda *a, **k: taken.append(parse_in_place(*a, **k)) or taken[-1])
+    results = []
+    for threshold in (1 << 62, 0):  # never in place, always in place
+        monkeypatch.setattr(reader, "MAP_JSONL_BYTES", threshold)
+        info = RunInfo(run_id="r", source="", format="")
+        increment = read_increment(path, None, info)
+        results.append((increment.records.write_csv(), increment.cursor, increment.restart_from,
+                        [(s.line, s.reason) for s in info.skipped], info.lines_read, info.warnings,
+                        [(r.from_step, r.to_step) for r in info.restarts]))
+    assert results[0] == results[1]
+    assert results[0][0].count("\n") > 1  # a header and at least one record: something was read
+    # The in-place path ran, and gave up (None) exactly where only the per-line path is right.
+    gives_up = shape in ("blank lines", "bad line", "incomplete last line")
+    assert len(taken) == 1 and (taken[0] is None) == gives_up
+
+
+def test_jsonl_growing_while_read_in_place_never_tears(tmp_path, monkeypatch):
+    from forge_monitor.ingest import reader
+
+    monkeypatch.setattr(reader, "MAP_JSONL_BYTES", 0)
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
+    done = threading.Event()
+
+    def writer():
+        with open(path, "a") as handle:
+            for step in range(2, 3001):
+                handle.write(json.dumps({"step": step, "loss": 1.0 / step}) + "\n")
+                if step % 50 == 0:
+                    handle.flush()
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = 0
+    while not done.is_set() or reads == 0:
+        reads += 1
+        info = RunInfo(run_id="r", source="", format="")
+        increment = read_increment(path, None, info)  # a first read each time: the in-place path
+        steps = sorted(increment.records.filter(increment.records["metric"] == "train_loss")["step"].to_list())
+        assert steps == list(range(1, len(steps) + 1))  # never a gap, never a torn line
+        assert increment.cursor.line == len(steps) + 1 and info.lines_read == len(steps)
+    thread.join(timeout=30)

@@ -21,12 +21,16 @@ import polars as pl
 
 from ..schema import RunInfo, empty_frame
 from . import hf, nova, tabular, tensorboard
+from ._bytes import count_byte
 from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
 from .detect import FORMAT_KIND, SNIFF_BYTES, FormatError, sniff
 from .metric_definitions import MetricDefinitions, parse_with_definitions
 
-_HEAD_CHECK = 4096
-_BYTES_PARSERS = {"jsonl", "llamafactory_jsonl"}  # handed raw bytes: no decode / re-encode round trip  # bytes compared to notice a file rewritten in place
+_HEAD_CHECK = 4096  # bytes compared to notice a file rewritten in place
+_BYTES_PARSERS = {"jsonl", "llamafactory_jsonl"}  # handed raw bytes: no decode / re-encode round trip
+# A first read of a JSONL file this large is parsed in place rather than copied into memory first
+# (tabular.parse_jsonl_file); below it the copy costs less than a few milliseconds.
+MAP_JSONL_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -135,14 +139,21 @@ def read_increment(
         # A rewritten document replaces what was read before; that is normal, not worth a message.
         return _finish(records, info, new_cursor, reset=reset or cursor.offset > 0, message=message, last_step=None)
 
-    data = _read_from(path, cursor.offset)
-    if kind == "records":
+    whole = None
+    if cursor.offset == 0 and cursor.format in _BYTES_PARSERS and st.st_size >= MAP_JSONL_BYTES:
+        whole = tabular.parse_jsonl_file(path, info, carry=carry)
+    if whole is not None:
+        records, used, consumed_lines = whole
+        info.lines_read += consumed_lines
+    elif kind == "records":
+        data = _read_from(path, cursor.offset)
         records, used = tensorboard.parse_events(data, info, offset=cursor.offset, seq_start=cursor.seq)
         consumed_lines = 0
     else:
+        data = _read_from(path, cursor.offset)
         used = data.rfind(b"\n") + 1  # an incomplete last line stays for the next read
         chunk = data[:used]
-        consumed_lines = chunk.count(b"\n")
+        consumed_lines = count_byte(chunk, ord("\n"))
         if cursor.format not in _BYTES_PARSERS:
             chunk = chunk.decode("utf-8", errors="replace")
         info.lines_read += consumed_lines  # counted once here, for every line format

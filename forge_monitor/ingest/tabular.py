@@ -12,12 +12,15 @@ from __future__ import annotations
 import io
 import json
 import math
+import mmap
+import os
 
 import numpy as np
 import polars as pl
 import pyarrow.json as pyarrow_json
 
 from ..schema import RunInfo, canonical_name
+from ._bytes import count_byte
 from ._tidy import RECORD_SCHEMA, empty_records
 
 STEP_KEYS = (
@@ -124,21 +127,24 @@ def _json_lines_slow(text: str, info: RunInfo, first_line: int) -> tuple[list[di
     return rows, lines
 
 
-def _read_json_lines_fast(data: bytes) -> pl.DataFrame | None:
-    """The whole chunk in one call, or None when a line needs the per-line path.
+def _read_json_lines_fast(source, colons: int) -> pl.DataFrame | None:
+    """The whole of ``source`` (a path or a byte stream) in one call, or None when a line needs
+    the per-line path.
 
     polars infers the schema from the first rows and silently drops a key that first appears
-    later (eval rows); pyarrow infers block by block but is slower. So: polars, then a guard - every
-    ``:`` of the text must be the separator of a non-null cell of the table - and pyarrow when the
-    guard fails. A dropped key leaves its colon unaccounted for; a colon inside a string, a null or a
-    nested object only make the guard fail safe (the slower reader then runs).
+    later (eval rows); pyarrow infers block by block but is slower. So: polars, then a guard - each
+    of the text's ``colons`` must be the separator of a non-null cell of the table - and pyarrow
+    when the guard fails. A dropped key leaves its colon unaccounted for; a colon inside a string, a
+    null or a nested object only make the guard fail safe (the slower reader then runs).
     """
     try:
-        table = pl.read_ndjson(io.BytesIO(data))
+        table = pl.read_ndjson(source)
         cells = sum(table.height - n for n in table.null_count().row(0))
-        if cells == data.count(b":"):
+        if cells == colons:
             return table
-        return pl.from_arrow(pyarrow_json.read_json(io.BytesIO(data)))
+        if hasattr(source, "seek"):
+            source.seek(0)
+        return pl.from_arrow(pyarrow_json.read_json(source))
     except Exception:  # one bad line (NaN, a torn write) rejects the whole chunk in every fast reader
         return None
 
@@ -149,16 +155,53 @@ def parse_jsonl(
     """Parse complete JSON lines. Blank lines are allowed and keep line numbers right."""
     if not data or data.isspace():
         return empty_records()
-    table = _read_json_lines_fast(data)
+    table = _read_json_lines_fast(io.BytesIO(data), count_byte(data, ord(":")))
     if table is not None and n_lines is not None and table.height != n_lines:
         table = None  # blank lines: the fast reader skips them and row numbers would not be line numbers
     if table is not None:
-        line_numbers = None
-    else:
-        rows, line_numbers = _json_lines_slow(data.decode("utf-8", errors="replace"), info, first_line)
-        if not rows:
-            return empty_records()
-        table = pl.DataFrame(rows, infer_schema_length=None, strict=False)
+        return _records(table, info, first_line, seq_start, carry)
+    rows, line_numbers = _json_lines_slow(data.decode("utf-8", errors="replace"), info, first_line)
+    if not rows:
+        return empty_records()
+    return _records(pl.DataFrame(rows, infer_schema_length=None, strict=False), info, first_line, seq_start, carry,
+                    line_numbers)
+
+
+def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame, int, int] | None:
+    """A whole JSONL file read in place: ``(records, bytes consumed, lines consumed)``, or None when
+    the caller must read the bytes and go through ``parse_jsonl``.
+
+    For a large first read this saves copying the file into memory: polars reads the file itself
+    (memory-mapped) and the counts the guard needs come from a read-only map. None when the file
+    does not end with a complete line, when the fast reader cannot vouch for every line, or when
+    the file grew between the map and polars' read (polars then sees more rows than the map has
+    lines). A file truncated during the count would fault the map, as it would polars' own map;
+    this path only runs for the first read of a file, never for the small reads a live run makes.
+    """
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return None
+        with _map_read_only(handle.fileno()) as mapped:
+            size = len(mapped)
+            if mapped[size - 1] != ord("\n"):
+                return None
+            with memoryview(mapped) as view:
+                n_lines, colons = count_byte(view, ord("\n")), count_byte(view, ord(":"))
+    table = _read_json_lines_fast(str(path), colons)
+    if table is None or table.height != n_lines:
+        return None
+    return _records(table, info, 1, 0, carry), size, n_lines
+
+
+def _map_read_only(fd: int) -> mmap.mmap:
+    if hasattr(mmap, "MAP_POPULATE"):  # Linux: fault the whole map in at once; all of it is read
+        return mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
+    return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+
+
+def _records(table: pl.DataFrame, info: RunInfo, first_line: int, seq_start: int, carry: dict,
+             line_numbers: list[int] | None = None) -> pl.DataFrame:
+    """A table of JSON lines -> records; ``line_numbers`` when rows are not consecutive lines."""
     if "metric" in table.columns and "value" in table.columns:
         return _long_form(table, info, first_line, seq_start, line_numbers)
     step_key = carry.setdefault("step_key", find_step_key(table.columns))
