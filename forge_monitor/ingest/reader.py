@@ -141,7 +141,10 @@ def read_increment(
 
     whole = None
     if cursor.offset == 0 and cursor.format in _BYTES_PARSERS and st.st_size >= MAP_JSONL_BYTES:
-        whole = tabular.parse_jsonl_file(path, info, carry=carry)
+        try:
+            whole = tabular.parse_jsonl_file(path, info, carry=carry)
+        except OSError as err:
+            raise FormatError(f"cannot read: {err.strerror}") from None
     if whole is not None:
         records, used, consumed_lines = whole
         info.lines_read += consumed_lines
