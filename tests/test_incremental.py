@@ -27,6 +27,23 @@ def _loss(live: LiveRun) -> dict[int, float]:
     return frame[frame.metric == "train_loss"].set_index("step").value.to_dict()
 
 
+def _grow_in_background(path, line_for_step, *, last_step: int, flush_every: int = 50):
+    """Append lines for steps 2..last_step from a thread, flushing now and then (a trainer's writes)."""
+    done = threading.Event()
+
+    def writer():
+        with open(path, "a") as handle:
+            for step in range(2, last_step + 1):
+                handle.write(line_for_step(step))
+                if step % flush_every == 0:
+                    handle.flush()
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    return thread, done
+
+
 def test_second_read_returns_only_the_appended_lines(tmp_path):
     path = tmp_path / "train.log"
     path.write_text("".join(_pipe(s, 1.0 / s) for s in range(1, 51)))
@@ -158,18 +175,7 @@ def test_file_growing_while_it_is_read(tmp_path):
     path = tmp_path / "train.log"
     path.write_text(_pipe(1, 1.0))
     live = _live(path)
-    done = threading.Event()
-
-    def writer():
-        with open(path, "a") as handle:
-            for step in range(2, 3001):
-                handle.write(_pipe(step, 1.0 / step))
-                if step % 100 == 0:
-                    handle.flush()
-        done.set()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
+    thread, done = _grow_in_background(path, lambda step: _pipe(step, 1.0 / step), last_step=3000)
     refreshes = 0
     while not done.is_set() or refreshes == 0:
         live.refresh()  # reads whatever complete lines exist at this instant
@@ -249,18 +255,8 @@ def test_jsonl_growing_while_read_in_place_never_tears(tmp_path, monkeypatch):
     monkeypatch.setattr(reader, "MAP_JSONL_BYTES", 0)
     path = tmp_path / "metrics.jsonl"
     path.write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
-    done = threading.Event()
-
-    def writer():
-        with open(path, "a") as handle:
-            for step in range(2, 3001):
-                handle.write(json.dumps({"step": step, "loss": 1.0 / step}) + "\n")
-                if step % 50 == 0:
-                    handle.flush()
-        done.set()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
+    thread, done = _grow_in_background(path, lambda step: json.dumps({"step": step, "loss": 1.0 / step}) + "\n",
+                                       last_step=3000)
     reads = 0
     while not done.is_set() or reads == 0:
         reads += 1
