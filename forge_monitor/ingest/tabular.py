@@ -9,6 +9,7 @@ so a bad cell costs that cell only.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -39,17 +40,20 @@ def find_step_key(columns) -> str | None:
     return None
 
 
-def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: int, seq_start: int, carry: dict) -> pl.DataFrame:
+def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: int, seq_start: int, carry: dict,
+          line_numbers=None) -> pl.DataFrame:
     """Wide rows -> records. Rows without a usable step are skipped with their line number.
 
-    This is most of a large JSONL read after the parser itself, so it copies the table as few times
-    as it can: row numbers are computed, not stored twice, and a filter runs only where there is
-    something to drop.
+    Rows are consecutive lines from ``first_line`` unless ``line_numbers`` says where each row was
+    (lines were skipped). This is most of a large JSONL read after the parser itself, so it copies
+    the table as few times as it can: row numbers are computed, not stored twice, and a filter runs
+    only where there is something to drop.
     """
     row = pl.int_range(0, pl.len(), dtype=pl.Int64)
+    line = (row + first_line) if line_numbers is None else pl.Series(line_numbers, dtype=pl.Int64)
     if step_key is None:
         ordinal = carry.get("ordinal", 0)
-        table = table.with_columns((row + first_line).alias("line"), (row + ordinal + 1).alias("step"))
+        table = table.with_columns(line.alias("line"), (row + ordinal + 1).alias("step"))
         carry["ordinal"] = ordinal + table.height
         if not carry.get("warned_no_step"):
             info.warnings.append(f"no step column (looked for {', '.join(STEP_KEYS[:5])}, ...): steps are row numbers")
@@ -57,9 +61,7 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
     else:
         stepf = table[step_key].cast(pl.Float64, strict=False)
         usable = stepf.is_not_null() & stepf.is_finite()
-        table = table.with_columns(
-            (row + first_line).alias("line"), stepf.round(0).cast(pl.Int64, strict=False).alias("step")
-        )
+        table = table.with_columns(line.alias("line"), stepf.round(0).cast(pl.Int64, strict=False).alias("step"))
         if not usable.all():
             for line in table.filter(~usable)["line"].to_list():
                 info.skip(line, f"row has no numeric {step_key!r}")
@@ -86,7 +88,7 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
             renamed[canonical_name(name)] = pl.col(name).cast(pl.Float64, strict=False)
     if not renamed:
         return empty_records()
-    # Rows are lines in file order, so a row's record number follows from its line.
+    # Rows are in file order, so a row's line gives it a record number (unique, increasing).
     table = table.with_columns((pl.col("line") + (seq_start - first_line)).alias("seq"))
     # Melt column by column with the metric as an Enum: integer codes instead of one string per row;
     # each metric's rows stay in file order, which is what keep-last needs.
@@ -156,10 +158,13 @@ def parse_jsonl(
     if not data or data.isspace():
         return empty_records()
     table = _read_json_lines_fast(io.BytesIO(data), count_byte(data, ord(":")))
+    line_numbers = None
     if table is not None and n_lines is not None and table.height != n_lines:
-        table = None  # blank lines: the fast reader skips them and row numbers would not be line numbers
+        line_numbers = _row_lines(data, table.height, first_line)
+        if line_numbers is None:
+            table = None
     if table is not None:
-        return _records(table, info, first_line, seq_start, carry)
+        return _records(table, info, first_line, seq_start, carry, line_numbers)
     rows, line_numbers = _json_lines_slow(data.decode("utf-8", errors="replace"), info, first_line)
     if not rows:
         return empty_records()
@@ -174,29 +179,63 @@ def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame,
     For a large first read this saves copying the file into memory: polars reads the file itself
     (memory-mapped) and the counts the guard needs come from a read-only map. None when the file
     does not end with a complete line, when the fast reader cannot vouch for every line, or when
-    the file grew between the map and polars' read (polars then sees more rows than the map has
-    lines). A file truncated during the count would fault the map, as it would polars' own map;
-    this path only runs for the first read of a file, never for the small reads a live run makes.
+    the file grew between the map and polars' read (polars then sees rows the map does not have).
+    A file truncated during the count would fault the map, as it would polars' own map; this path
+    only runs for the first read of a file, never for the small reads a live run makes.
     """
+    with _mapped(path) as view:
+        size = len(view)
+        if size == 0 or view[size - 1] != ord("\n"):
+            return None
+        n_lines, colons = count_byte(view, ord("\n")), count_byte(view, ord(":"))
+    table = _read_json_lines_fast(str(path), colons)
+    if table is None or table.height > n_lines:
+        return None
+    line_numbers = None
+    if table.height < n_lines:  # blank lines (or growth): rows must map back onto the map's lines
+        with _mapped(path) as view:
+            line_numbers = _row_lines(view[:size], table.height, 1)
+        if line_numbers is None:
+            return None
+    return _records(table, info, 1, 0, carry, line_numbers), size, n_lines
+
+
+@contextlib.contextmanager
+def _mapped(path):
+    """A read-only view of the file's bytes, without copying them."""
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
-            return None
-        with _map_read_only(handle.fileno()) as mapped:
-            size = len(mapped)
-            if mapped[size - 1] != ord("\n"):
-                return None
-            with memoryview(mapped) as view:
-                n_lines, colons = count_byte(view, ord("\n")), count_byte(view, ord(":"))
-    table = _read_json_lines_fast(str(path), colons)
-    if table is None or table.height != n_lines:
-        return None
-    return _records(table, info, 1, 0, carry), size, n_lines
+            yield memoryview(b"")  # an empty file cannot be mapped
+            return
+        if hasattr(mmap, "MAP_POPULATE"):  # Linux: fault the whole map in at once; all of it is read
+            mapped = mmap.mmap(handle.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
+        else:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        with mapped, memoryview(mapped) as view:
+            yield view
 
 
-def _map_read_only(fd: int) -> mmap.mmap:
-    if hasattr(mmap, "MAP_POPULATE"):  # Linux: fault the whole map in at once; all of it is read
-        return mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
-    return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+# What polars' NDJSON reader skips as a blank line (it rejects a line holding any other whitespace).
+_BLANK = b" \t\r"
+
+
+def _row_lines(data, n_rows: int, first_line: int) -> np.ndarray | None:
+    """Line numbers of the non-blank lines of ``data`` (complete lines), when there are ``n_rows``
+    of them: the rows of a fast reader, which skips blank lines. None when they do not match.
+
+    Saves a file with one stray blank line from the per-line path (measured: a trailing blank
+    line on 1,000,000 lines cost 13.8 s instead of 0.84 s).
+    """
+    codes = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(codes == ord("\n"))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    # A blank line starts with a blank byte or is empty (its first byte is its newline).
+    maybe = np.flatnonzero(np.isin(codes[starts], np.frombuffer(_BLANK + b"\n", dtype=np.uint8)))
+    blank = [i for i in maybe if not bytes(data[starts[i]:ends[i]]).strip(_BLANK)]
+    keep = np.ones(len(ends), dtype=bool)
+    keep[blank] = False
+    lines = np.flatnonzero(keep) + first_line
+    return lines if len(lines) == n_rows else None
 
 
 def _records(table: pl.DataFrame, info: RunInfo, first_line: int, seq_start: int, carry: dict,
@@ -205,12 +244,7 @@ def _records(table: pl.DataFrame, info: RunInfo, first_line: int, seq_start: int
     if "metric" in table.columns and "value" in table.columns:
         return _long_form(table, info, first_line, seq_start, line_numbers)
     step_key = carry.setdefault("step_key", find_step_key(table.columns))
-    records = _melt(table, step_key, info, first_line, seq_start, carry)
-    if line_numbers is not None and records.height:
-        # Skipped lines shift row numbers: map row index back to the real line number.
-        actual = np.asarray(line_numbers, dtype=np.int64)
-        records = records.with_columns(pl.Series("line", actual[records["line"].to_numpy() - first_line]))
-    return records
+    return _melt(table, step_key, info, first_line, seq_start, carry, line_numbers)
 
 
 def _long_form(table: pl.DataFrame, info, first_line, seq_start, line_numbers) -> pl.DataFrame:
