@@ -191,3 +191,52 @@ def test_jsonl_restart_is_resolved_and_recorded(tmp_path):
     loss = run.frame[run.frame.metric == "train_loss"].set_index("step").value.to_dict()
     assert loss == {1: 5.0, 2: 5.0, 3: 5.0, 4: 5.0, 5: 5.0, 6: 1.0, 7: 1.0, 8: 1.0}
     assert [(r.from_step, r.to_step) for r in run.info.restarts] == [(10, 6)]
+
+
+def test_large_jsonl_with_bad_lines_is_read_in_blocks_like_line_by_line(tmp_path, monkeypatch):
+    # A bad line costs its block only: the result must be what the per-line parser gives for the
+    # whole file - records, line numbers, skips - with a late key, a type change and blank lines.
+    import io
+
+    import polars as pl
+
+    from forge_monitor.ingest import reader, tabular
+    from forge_monitor.schema import RunInfo
+
+    rows = [json.dumps({"step": s, "loss": 2.0 - s / 1000}) for s in range(1, 401)]
+    rows[50] = '{"step": 51, "loss": NaN}'
+    rows[120] = '{"step": 121, "loss": oops}'
+    rows[200] = ""
+    rows[300] = json.dumps({"step": 301, "loss": 1.7, "eval_loss": 1.9})
+    rows[350] = json.dumps({"step": 351, "loss": "1.65"})
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    per_line = tabular._json_lines_slow
+    lines_parsed_one_by_one = []
+
+    def counting(text, *args):
+        lines_parsed_one_by_one[-1] += text.count("\n")
+        return per_line(text, *args)
+
+    monkeypatch.setattr(tabular, "_json_lines_slow", counting)
+    results = {}
+    for block_bytes in (1 << 40, 1000):  # one block (all line by line, as the bad line forces); ~40 lines a block
+        monkeypatch.setattr(tabular, "_BLOCK_BYTES", block_bytes)
+        for in_place in (False, True):
+            monkeypatch.setattr(reader, "MAP_JSONL_BYTES", 0 if in_place else 1 << 62)
+            lines_parsed_one_by_one.append(0)
+            info = RunInfo(run_id="r", source="", format="")
+            increment = reader.read_increment(path, None, info)
+            results[block_bytes, in_place] = (increment.records.sort("metric", "step").write_csv(),
+                                              increment.cursor.line, info.lines_read,
+                                              tuple(sorted((s.line, s.reason) for s in info.skipped)))
+    assert len(set(results.values())) == 1
+    records, next_line, lines_read, skipped = results[1000, True]
+    assert next_line == 401 and lines_read == 400
+    assert [line for line, _ in skipped] == [121]
+    records = pl.read_csv(io.StringIO(records))
+    loss = dict(records.filter(pl.col("metric") == "train_loss").select("step", "value").iter_rows())
+    assert len(loss) == 398 and math.isnan(loss[51]) and loss[351] == 1.65  # 121 bad, 201 blank
+    assert records.filter(pl.col("metric") == "val_loss").select("step", "line", "value").rows() == [(301, 301, 1.9)]
+    # One block went line by line for the whole file; in blocks, only the two holding lines 51 and 121.
+    assert lines_parsed_one_by_one[0] == 400 and 0 < lines_parsed_one_by_one[-1] <= 2 * 40

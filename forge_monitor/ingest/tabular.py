@@ -154,22 +154,61 @@ def _read_json_lines_fast(source, colons: int) -> pl.DataFrame | None:
 def parse_jsonl(
     data: bytes, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict, n_lines: int | None = None
 ) -> pl.DataFrame:
-    """Parse complete JSON lines. Blank lines are allowed and keep line numbers right."""
+    """Parse complete JSON lines. Blank lines are allowed and keep line numbers right.
+
+    A large chunk is read in blocks, so a bad line (one ``NaN`` token, one torn line) sends only
+    its block through the per-line parser (measured: one ``NaN`` among 1,000,000 lines took 11 s
+    when the whole file went line by line; in blocks, under 1 s).
+    """
     if not data or data.isspace():
         return empty_records()
-    table = _read_json_lines_fast(io.BytesIO(data), count_byte(data, ord(":")))
-    line_numbers = None
-    if table is not None and n_lines is not None and table.height != n_lines:
-        line_numbers = _row_lines(data, table.height, first_line)
-        if line_numbers is None:
-            table = None
-    if table is not None:
-        return _records(table, info, first_line, seq_start, carry, line_numbers)
-    rows, line_numbers = _json_lines_slow(data.decode("utf-8", errors="replace"), info, first_line)
-    if not rows:
+    if len(data) > 2 * _BLOCK_BYTES:
+        table, line_numbers = _parse_in_blocks(data, info, first_line)
+    else:
+        table, line_numbers = _parse_block(data, info, first_line, n_lines)
+    if table is None:
         return empty_records()
-    return _records(pl.DataFrame(rows, infer_schema_length=None, strict=False), info, first_line, seq_start, carry,
-                    line_numbers)
+    return _records(table, info, first_line, seq_start, carry, line_numbers)
+
+
+# Blocks this size parse as fast as one whole 90 MB read (0.54 s against 0.56 s at 4 MiB, 1.1 s
+# at 512 KiB, measured on the 1,000,000-line bench file) and keep a bad line's cost to one block.
+_BLOCK_BYTES = 2 << 20
+
+
+def _parse_block(block: bytes, info: RunInfo, first_line: int, n_lines: int | None):
+    """``(table, line numbers or None when rows are consecutive lines)``, ``(None, None)`` when no
+    line holds a record. The fast reader first; the per-line parser when it rejects the block."""
+    table = _read_json_lines_fast(io.BytesIO(block), count_byte(block, ord(":")))
+    if table is not None:
+        if n_lines is None or table.height == n_lines:
+            return table, None
+        line_numbers = _row_lines(block, table.height, first_line)  # the fast reader skipped blank lines
+        if line_numbers is not None:
+            return table, line_numbers
+    rows, line_numbers = _json_lines_slow(block.decode("utf-8", errors="replace"), info, first_line)
+    if not rows:
+        return None, None
+    return pl.DataFrame(rows, infer_schema_length=None, strict=False), line_numbers
+
+
+def _parse_in_blocks(data: bytes, info: RunInfo, first_line: int):
+    """``_parse_block`` over blocks of about ``_BLOCK_BYTES`` cut at line ends, stacked back together
+    (a column a block lacks is null there; types are widened to what every block can hold)."""
+    tables, line_numbers = [], []
+    start, line = 0, first_line
+    while start < len(data):
+        end = data.find(b"\n", min(start + _BLOCK_BYTES, len(data)) - 1) + 1 or len(data)
+        block = data[start:end]
+        n_lines = count_byte(block, ord("\n")) + (not block.endswith(b"\n"))
+        table, lines = _parse_block(block, info, line, n_lines)
+        if table is not None and table.height:
+            tables.append(table)
+            line_numbers.append(np.arange(line, line + table.height) if lines is None else np.asarray(lines))
+        start, line = end, line + n_lines
+    if not tables:
+        return None, None
+    return pl.concat(tables, how="diagonal_relaxed"), np.concatenate(line_numbers)
 
 
 def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame, int, int] | None:
@@ -178,10 +217,10 @@ def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame,
 
     For a large first read this saves copying the file into memory: polars reads the file itself
     (memory-mapped) and the counts the guard needs come from a read-only map. None when the file
-    does not end with a complete line, when the fast reader cannot vouch for every line, or when
-    the file grew between the map and polars' read (polars then sees rows the map does not have).
-    A file truncated during the count would fault the map, as it would polars' own map; this path
-    only runs for the first read of a file, never for the small reads a live run makes.
+    does not end with a complete line, or when it grew between the map and polars' read (polars
+    then sees rows the map does not have). A file truncated during the count would fault the map,
+    as it would polars' own map; this path only runs for the first read of a file, never for the
+    small reads a live run makes.
     """
     with _mapped(path) as view:
         size = len(view)
@@ -189,7 +228,11 @@ def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame,
             return None
         n_lines, colons = count_byte(view, ord("\n")), count_byte(view, ord(":"))
     table = _read_json_lines_fast(str(path), colons)
-    if table is None or table.height > n_lines:
+    if table is None:  # a line the fast readers reject: the blocks find it without a second whole read
+        with open(path, "rb") as handle:
+            data = handle.read(size)
+        return parse_jsonl(data, info, carry=carry, n_lines=n_lines), size, n_lines
+    if table.height > n_lines:
         return None
     line_numbers = None
     if table.height < n_lines:  # blank lines (or growth): rows must map back onto the map's lines
