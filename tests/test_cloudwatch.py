@@ -107,6 +107,21 @@ def test_smtj_job_gives_the_same_frame_and_alerts_as_the_local_file(aws, tmp_pat
     assert mine == theirs
 
 
+def test_json_line_events_give_the_same_frame_as_the_local_jsonl_file(aws, tmp_path):
+    # A training script that prints one JSON object per step to stdout: CloudWatch hands the lines
+    # over as text, files as bytes; both must reach the same JSONL parser (text used to crash it).
+    lines = [json.dumps({"step": s, "loss": round(2.0 / s, 5), "grad_norm": 1.0}) for s in range(1, 301)]
+    lines[120] = '{"step": 121, "loss": NaN, "grad_norm": 1.0}'
+    put_lines(aws["logs"], SMTJ_GROUP, "json-job/algo-1-1700000000", lines, start_ms=NOW_MS)
+    run = open_cloudwatch(CloudWatchSource("json-job", page_limit=97), {k: aws[k] for k in aws})
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    local = load_paths([str(path)]).runs[0]
+    assert run.info.format == local.info.format == "jsonl"
+    assert comparable(run.frame).equals(comparable(local.frame))
+    assert len(run.frame[run.frame.metric == "train_loss"]) == 300
+
+
 def test_quiet_refresh_costs_about_one_call_per_stream_and_new_events_arrive(aws):
     job = "live-job"
     lines = sample_lines("nova-cpt-healthy")

@@ -82,6 +82,13 @@ def _read_from(path: Path, offset: int, limit: int | None = None) -> bytes:
 
 
 def parse_lines(fmt: str, text, info: RunInfo, cursor: FileCursor, carry: dict, definitions, n_lines: int):
+    """Complete lines of one format -> records. ``text`` may be bytes (files) or str (CloudWatch
+    events): the JSONL parsers take bytes, the others text."""
+    if fmt in _BYTES_PARSERS:
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+    elif isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
     kwargs = dict(first_line=cursor.line, seq_start=cursor.seq)
     if fmt in nova.FORMATS:
         return nova.parse_text(text, info, **kwargs)
@@ -157,8 +164,6 @@ def read_increment(
         used = data.rfind(b"\n") + 1  # an incomplete last line stays for the next read
         chunk = data[:used]
         consumed_lines = count_byte(chunk, ord("\n"))
-        if cursor.format not in _BYTES_PARSERS:
-            chunk = chunk.decode("utf-8", errors="replace")
         info.lines_read += consumed_lines  # counted once here, for every line format
         records = parse_lines(cursor.format, chunk, info, cursor, carry, definitions, consumed_lines) if used else empty_records()
     head = cursor.head
