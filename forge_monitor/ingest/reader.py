@@ -154,7 +154,6 @@ def read_increment(
             raise FormatError(f"cannot read: {err.strerror}") from None
     if whole is not None:
         records, used, consumed_lines = whole
-        info.lines_read += consumed_lines
     elif kind == "records":
         data = _read_from(path, cursor.offset)
         records, used = tensorboard.parse_events(data, info, offset=cursor.offset, seq_start=cursor.seq)
@@ -164,8 +163,8 @@ def read_increment(
         used = data.rfind(b"\n") + 1  # an incomplete last line stays for the next read
         chunk = data[:used]
         consumed_lines = count_byte(chunk, ord("\n"))
-        info.lines_read += consumed_lines  # counted once here, for every line format
         records = parse_lines(cursor.format, chunk, info, cursor, carry, definitions, consumed_lines) if used else empty_records()
+    info.lines_read += consumed_lines  # counted once here, for every line format (records formats count their own)
     head = cursor.head
     if len(head) < _HEAD_CHECK and used:
         head = _read_from(path, 0, min(_HEAD_CHECK, cursor.offset + used))
