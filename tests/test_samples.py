@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 
 from conftest import SAMPLE_LOGS
@@ -10,16 +13,61 @@ from forge_monitor.samples import SAMPLES, build_all
 from forge_monitor.synth import curves
 
 
+def first_difference(name: str, expected: str, actual: str) -> str | None:
+    """None when equal, else one short line naming the first differing line. Whole files never reach
+    an assert: under CI=true pytest prints full assertion diffs, and diffing two large files took
+    longer than a CI run is allowed."""
+    if expected == actual:
+        return None
+    old, new = expected.split("\n"), actual.split("\n")
+    for number, (a, b) in enumerate(zip(old, new), start=1):
+        if a != b:
+            column = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y) if a[:len(b)] != b[:len(a)] else min(len(a), len(b))
+            return f"{name} line {number}, column {column + 1}: expected {a[max(0, column - 30):column + 50]!r}, got {b[max(0, column - 30):column + 50]!r}"
+    return f"{name}: expected {len(old)} lines, got {len(new)}"
+
+
+def test_first_difference_names_the_line_cheaply():
+    big = "x" * 10_000_000
+    assert first_difference("f", big + "\na", big + "\na") is None
+    message = first_difference("f", "same\nvalue:0.0014933330024483656\n" + big, "same\nvalue:0.0014933330024483658\n" + big)
+    assert message.startswith("f line 2, column 27:") and len(message) < 200
+    assert first_difference("f", "a\nb", "a") == "f: expected 2 lines, got 1"
+
+
 def test_committed_sample_logs_equal_the_generator_output():
     generated = build_all()
     on_disk = {p.relative_to(SAMPLE_LOGS).as_posix() for p in SAMPLE_LOGS.rglob("*") if p.is_file()}
     assert on_disk == set(generated), "run `make samples` and commit sample_logs/"
-    for rel, text in generated.items():
-        assert (SAMPLE_LOGS / rel).read_bytes() == text.encode("utf-8"), f"{rel} differs from the generator"
+    differences = [first_difference(rel, (SAMPLE_LOGS / rel).read_bytes().decode("utf-8"), text) for rel, text in generated.items()]
+    differences = [d for d in differences if d]
+    assert not differences, "differs from the generator (run `make samples`): " + "; ".join(differences)
 
 
 def test_generator_is_deterministic():
-    assert build_all() == build_all()
+    first, second = build_all(), build_all()
+    differences = [d for rel in first if (d := first_difference(rel, first[rel], second.get(rel, "")))]
+    assert not differences, "; ".join(differences)
+
+
+def test_samples_do_not_depend_on_the_cpu_s_math_kernels(tmp_path):
+    """numpy picks SIMD kernels per CPU; their float64 results may differ in the last bits, so the
+    generator writes values at a fixed precision. Rebuild with AVX2 and AVX-512 dispatch switched off
+    (another CPU, in effect) and compare with this process's build."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json; from forge_monitor.samples import build_all; "
+        "json.dump(build_all(), open(sys.argv[1], 'w'))"
+    )
+    out = tmp_path / "limited.json"
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4 X86_V3"}
+    subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, timeout=300)
+    limited = json.loads(out.read_text())
+    here = build_all()
+    differences = [d for rel in here if (d := first_difference(rel, here[rel], limited.get(rel, "")))]
+    assert not differences, "; ".join(differences)
 
 
 def test_every_sample_is_one_run_with_the_metrics_its_story_needs():

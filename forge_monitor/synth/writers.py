@@ -2,8 +2,13 @@
 
 Each writer takes ``rows``: a list of ``(step, {source_key: value})`` in logging order, and returns
 the file's text (or bytes). Numbers are printed the way each producer prints them: NeMo's
-ProgressPrinter uses 4 significant digits, tqdm's postfix 3, verl full precision, transformers 5
-``.4g`` strings.
+ProgressPrinter uses 4 significant digits, tqdm's postfix 3, verl and ``trainer_state.json`` the full
+repr of a float32 tensor's value, transformers 5 ``.4g`` strings.
+
+Fixed precision is also what makes the sample logs identical on every machine: numpy picks its math
+kernels per CPU (AVX-512, AVX2, ...), and they may differ in the last bits of a float64. A float32 (or
+a few significant digits) of that value is the same everywhere, short of a value that sits on a
+rounding boundary.
 """
 
 from __future__ import annotations
@@ -12,7 +17,20 @@ import json
 import math
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+
 START = datetime(2026, 3, 1, 21, 0, 0, tzinfo=timezone.utc)
+
+
+def trainer_float(value):
+    """A value as a trainer logs it: a short decimal from the config (an LR of 1e-05, a coefficient of
+    0.02) as it is, anything computed as the float32 of a tensor widened by ``.item()``; ints unchanged."""
+    if isinstance(value, (bool, int, np.integer)) or not isinstance(value, (float, np.floating)):
+        return value
+    value = float(value)
+    if not math.isfinite(value) or float(f"{value:.6g}") == value:
+        return value
+    return float(np.float32(value))
 
 
 def stamp(seconds: float) -> str:
@@ -71,7 +89,7 @@ def verl(rows, *, step_seconds: float, pid: int = 12647) -> str:
     """verl console lines ``step:N - key:value - ...`` behind a coloured Ray actor prefix."""
     out = [f"{stamp(0)} [INFO] Starting RFT Job"]
     for step, values in rows:
-        fields = " - ".join(f"{k}:{'nan' if isinstance(v, float) and math.isnan(v) else repr(float(v)) if isinstance(v, float) else v}"
+        fields = " - ".join(f"{k}:{'nan' if isinstance(v, float) and math.isnan(v) else trainer_float(v)}"
                             for k, v in values.items())
         out.append(f"{stamp(step * step_seconds)} [INFO] \x1b[36m(TaskRunner pid={pid})\x1b[0m step:{step} - {fields}")
     return "\n".join(out) + "\n"
@@ -79,9 +97,9 @@ def verl(rows, *, step_seconds: float, pid: int = 12647) -> str:
 
 def trainer_state(rows, *, header: dict, summary: dict | None = None) -> str:
     """HF ``trainer_state.json``: ``log_history`` rows with ``step``; NaN/inf as HF writes them."""
-    history = [{**values, "step": step} for step, values in rows]
+    history = [{**{k: trainer_float(v) for k, v in values.items()}, "step": step} for step, values in rows]
     if summary:
-        history.append(summary)
+        history.append({k: trainer_float(v) for k, v in summary.items()})
     state = {**header, "log_history": history}
     return json.dumps(state, indent=2, sort_keys=True) + "\n"  # json writes NaN / Infinity literals
 
