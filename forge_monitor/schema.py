@@ -137,8 +137,11 @@ def canonical_name(key: str) -> str:
     """Map a source's metric key to its canonical name, or return the key unchanged.
 
     ``eval_accuracy`` -> ``eval:accuracy``; timing keys such as ``eval_runtime`` stay as they are.
+    A canonical name is a fixed point: ``val_reward`` is the held-out reward, never ``eval:reward``.
     """
     key = key.strip()
+    if key in CANONICAL_METRICS or key.startswith(EVAL_PREFIX):
+        return key
     if key in SOURCE_KEY_MAP:
         return SOURCE_KEY_MAP[key]
     lowered = key.lower()
