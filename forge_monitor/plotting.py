@@ -5,6 +5,8 @@ MinMaxLTTB (``tsdownsample``), which keeps each bucket's extremes and the first 
 Detectors never see downsampled or smoothed data - only the browser does. Non-finite values
 (NaN, +-inf) are not drawn as a line; they are marked where they occurred. Every alert is drawn on
 its chart: a shaded band over its step range and a marker at its onset with the message on hover.
+A flat series (a constant learning rate) gets an explicit y-range around its value, so the axis labels
+say what the value is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 MAX_POINTS = 2000
+FLAT_SPAN = 1e-6  # a y-span below this share of the value is a flat line (float noise included)
+FLAT_PAD = 0.05  # a flat line gets value x (1 +- 5 %), or +- 0.05 around 0
 SEVERITY_COLORS = {"info": "#4C78A8", "warning": "#F58518", "critical": "#E45756"}
 _LINE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
@@ -93,6 +97,44 @@ def robust_range(values: np.ndarray, *, log: bool = False) -> tuple[float, float
     return lo - pad, hi + pad, outside
 
 
+def flat_range(lo: float, hi: float, *, log: bool = False) -> tuple[float, float] | None:
+    """An explicit y-range around a (near-)flat series, or None when the series has a span to show.
+
+    plotly autoranges a zero-span series to +-1 around it, so an LR of 1e-5 held flat is drawn on an
+    axis from -1 to 1 whose labels never say 1e-5. A span below ``FLAT_SPAN`` of the value gets
+    value x (1 +- ``FLAT_PAD``) instead. On a log axis ``lo`` and ``hi`` are log10 values, as plotly
+    takes them.
+    """
+    mid = (lo + hi) / 2
+    if log:
+        if hi - lo > np.log10(1 + FLAT_SPAN):
+            return None
+        return mid + np.log10(1 - FLAT_PAD), mid + np.log10(1 + FLAT_PAD)
+    if hi - lo > FLAT_SPAN * max(abs(lo), abs(hi)):
+        return None
+    pad = FLAT_PAD * abs(mid) or FLAT_PAD
+    return mid - pad, mid + pad
+
+
+def y_range(values: np.ndarray, *, log: bool = False, robust: bool = False) -> tuple[tuple[float, float] | None, int]:
+    """A chart's explicit y-range over all its traces (None: plotly's autorange) and the points outside it.
+
+    The range is the robust one when asked for and something is cut, widened by ``flat_range`` when
+    what is left is flat (a constant LR after its warmup); the count is against the range drawn.
+    """
+    finite = values[np.isfinite(values)]
+    shown = np.log10(finite[finite > 0]) if log else finite
+    if not len(shown):
+        return None, 0
+    cut = robust_range(finite, log=log) if robust else None
+    lo, hi = cut[:2] if cut else (float(shown.min()), float(shown.max()))
+    flat = flat_range(lo, hi, log=log)
+    if flat is None and cut is None:
+        return None, 0
+    lo, hi = flat or (lo, hi)
+    return (lo, hi), int(((shown < lo) | (shown > hi)).sum())
+
+
 def series(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     part = frame[frame["metric"] == metric].sort_values("step")
     return part["step"].to_numpy(), part["value"].to_numpy(dtype=np.float64)
@@ -140,12 +182,11 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
                                      f"{alert.step}: {alert.message}")
     if highlight_step is not None:  # the step of a shared link (?step=N)
         fig.add_vline(x=highlight_step, line={"color": "#555", "width": 1, "dash": "dash"})
-    if robust_y and all_values:
-        joined = np.concatenate(all_values)
-        cut = robust_range(joined, log=log_y)
-        if cut:
-            lo, hi, outside = cut
-            fig.update_yaxes(range=[lo, hi])
+    if all_values:
+        axis, outside = y_range(np.concatenate(all_values), log=log_y, robust=robust_y)
+        if axis:
+            fig.update_yaxes(range=list(axis))
+        if outside:
             notes.append(f"{outside} point(s) outside the y-range (axis fitted to the bulk; zoom out to see them)")
     fig.update_layout(title=title or " / ".join(metrics), height=height, margin={"l": 40, "r": 10, "t": 50, "b": 30},
                       xaxis_title="step", legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
@@ -159,6 +200,7 @@ def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool 
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    drawn = []
     for index, (run_id, frame) in enumerate(frames.items()):
         steps, values = series(frame, metric)
         finite = np.isfinite(values)
@@ -166,10 +208,14 @@ def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool 
             continue
         y = smooth(steps[finite], values[finite], smoothing) if smoothing else values[finite]
         x, y = downsample(steps[finite], y)
+        drawn.append(y)
         fig.add_trace(go.Scatter(x=x, y=y, name=run_id, mode="lines",
                                  line={"color": _LINE_COLORS[index % len(_LINE_COLORS)]}))
     fig.update_layout(title=metric, height=420, xaxis_title="step", legend={"orientation": "h", "y": -0.25},
                       margin={"l": 40, "r": 10, "t": 50, "b": 30})
+    axis = y_range(np.concatenate(drawn), log=log_y)[0] if drawn else None
+    if axis:  # runs that all held one value (a constant LR): an axis whose labels show it
+        fig.update_yaxes(range=list(axis))
     if log_y:
         fig.update_yaxes(type="log")
     return fig

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forge_monitor.alerts import Alert
-from forge_monitor.plotting import chart_plan, downsample, metric_figure, robust_range, smooth
+from forge_monitor.plotting import chart_plan, downsample, metric_figure, overlay_figure, robust_range, smooth
 
 
 def test_downsampling_keeps_a_one_step_spike_and_the_ends():
@@ -51,3 +52,53 @@ def test_alerts_are_drawn_on_their_chart():
 def test_chart_plan_by_technique():
     assert [t for t, _ in chart_plan("sft", {"train_loss", "val_loss", "learning_rate"})] == ["Loss", "Learning rate"]
     assert chart_plan("rft", {"reward", "kl", "entropy"})[0] == ("Reward", ["reward"])
+
+
+def constant(metric: str, value: float, n: int = 200, first: int = 1) -> pd.DataFrame:
+    return pd.DataFrame({"run_id": "r", "step": np.arange(first, first + n), "metric": metric,
+                         "value": np.full(n, value), "wall_time": np.nan})
+
+
+def y_span(fig, *, log: bool = False) -> tuple[float, float]:
+    lo, hi = fig.layout.yaxis.range  # None (plotly's autorange) fails here
+    return (10 ** lo, 10 ** hi) if log else (lo, hi)
+
+
+def shows(fig, value: float, *, log: bool = False) -> bool:
+    """The axis holds the value with a span of 1-50 % of it: ticks label it, float noise stays flat."""
+    lo, hi = y_span(fig, log=log)
+    return lo < value < hi and 0.01 * value <= hi - lo <= 0.5 * value
+
+
+@pytest.mark.parametrize("log_y", [False, True])
+@pytest.mark.parametrize("robust_y", [False, True])
+def test_a_flat_series_sits_on_an_axis_that_shows_its_value(log_y, robust_y):
+    # plotly autoranges a zero-span series to -1..1 around it: 1e-5 is then a line on "0" with no label
+    fig, _ = metric_figure(constant("learning_rate", 1e-5), "learning_rate", log_y=log_y, robust_y=robust_y)
+    assert shows(fig, 1e-5, log=log_y)
+
+
+def test_flat_range_spans_every_trace_and_leaves_a_moving_series_to_plotly():
+    both = pd.concat([constant("train_loss", 2.0), constant("val_loss", 2.0 * (1 + 1e-9))])
+    fig = metric_figure(both, ["train_loss", "val_loss"])[0]
+    assert shows(fig, 2.0) and shows(fig, 2.0 * (1 + 1e-9))
+    apart = pd.concat([constant("train_loss", 2.0), constant("val_loss", 1.0)])
+    assert metric_figure(apart, ["train_loss", "val_loss"])[0].layout.yaxis.range is None
+    zero = constant("truncated_ratio", 0.0)
+    lo, hi = y_span(metric_figure(zero, "truncated_ratio")[0])
+    assert lo < 0 < hi and hi - lo <= 1.0
+
+
+def test_flat_series_after_a_warmup_with_the_robust_range_shows_its_value():
+    # a constant schedule after 10 warmup steps: the fitted bulk is flat, the warmup lies below it
+    frame = constant("learning_rate", 1e-5)
+    frame.loc[:9, "value"] = np.linspace(1e-6, 9e-6, 10)
+    fig, note = metric_figure(frame, "learning_rate", robust_y=True)
+    assert shows(fig, 1e-5)
+    assert note.startswith("10 point(s) outside the y-range")  # the count matches the axis drawn
+
+
+def test_overlay_of_flat_series_shows_their_value():
+    fig = overlay_figure({"a": constant("learning_rate", 1e-5), "b": constant("learning_rate", 1e-5)}, "learning_rate")
+    assert shows(fig, 1e-5)
+    assert shows(overlay_figure({"a": constant("learning_rate", 1e-5)}, "learning_rate", log_y=True), 1e-5, log=True)
