@@ -1,6 +1,7 @@
 """forge-monitor dashboard entry point: page config, the shared sidebar, navigation.
 
-Run with ``make demo`` (or ``streamlit run app.py``). Opens on the bundled sample logs.
+Run with ``make demo`` (or ``streamlit run app.py``). Opens on the bundled sample logs, on the run
+with the most severe alerts unless the URL names one (``?run=``).
 """
 
 import streamlit as st

@@ -153,3 +153,34 @@ def test_real_long_run_is_downsampled_for_display(real_runs, monkeypatch):
     x = loss["data"][0]["x"]
     n = len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])) if isinstance(x, dict) else len(x)
     assert 1000 < n <= 2100  # 6,687 points reduced for the browser, not dropped to nothing
+
+
+def test_without_a_run_in_the_url_the_demo_opens_on_the_run_with_the_most_severe_alerts():
+    at = open_app()
+    assert not at.exception, at.exception
+    run, report = at.session_state["selected"]
+    assert report.alerts  # a newcomer lands where the tool shows what it does
+    # three critical loss spikes (and three grad-norm warnings): most critical alerts among the samples
+    assert run.info.run_id == at.session_state["run"] == "nova-sft-datamix-high-lr/train.log"
+    assert at.title[0].value == "nova-sft-datamix-high-lr/train.log"
+
+
+def test_default_run_rule_most_severe_then_most_alerts_then_name():
+    from types import SimpleNamespace
+
+    from forge_monitor.alerts import Alert, CheckResult, Report, Status
+    from forge_monitor.ui.data import Loaded
+
+    def report(run_id, *severities):
+        alerts = tuple(Alert(run_id, "loss_spike", s, "train_loss", i, i, "seen", "change") for i, s in enumerate(severities))
+        return Report(run_id, (CheckResult("loss_spike", Status.ALERT if alerts else Status.OK, alerts),))
+
+    def default(*reports):
+        runs = [SimpleNamespace(info=SimpleNamespace(run_id=r.run_id)) for r in reports]
+        return Loaded(runs, {r.run_id: r for r in reports}, [], []).default_run()
+
+    assert default(report("a"), report("b", "warning", "warning"), report("c", "critical")) == "c"
+    assert default(report("a", "critical"), report("b", "critical", "warning"), report("c", "critical")) == "b"
+    assert default(report("b", "info"), report("a", "info")) == "a"
+    assert default(report("b"), report("a")) == "a"  # nothing alerts anywhere: the first by name, as before
+    assert Loaded([], {}, [], []).default_run() is None

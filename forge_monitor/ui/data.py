@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ..alerts import Severity
 from ..detectors import run_checks
 from ..ingest import load_paths
 
@@ -23,6 +24,19 @@ class Loaded:
     reports: dict  # run_id -> Report
     errors: list  # FileProblem
     problems: list  # FileProblem
+
+    def default_run(self) -> str | None:
+        """The run to open when the URL names none: the most severe alerts, then the most alerts, then by name.
+
+        A newcomer lands where the tool shows what it does, not on a quiet run. The reports are computed
+        when the source loads (the run picker's labels need them), so this costs one pass over them.
+        """
+        def rank(run_id: str) -> tuple:
+            alerts = self.reports[run_id].alerts
+            worst = max((Severity(a.severity).rank for a in alerts), default=-1)
+            return -worst, -len(alerts), run_id
+
+        return min((run.info.run_id for run in self.runs), key=rank, default=None)
 
 
 def sample_folder() -> Path:

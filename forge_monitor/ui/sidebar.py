@@ -86,8 +86,8 @@ def run_picker(loaded: Loaded | None):
     if loaded is None or not loaded.runs:
         return None, None
     run_ids = [run.info.run_id for run in loaded.runs]
-    if st.session_state.get(state.RUN) not in run_ids:
-        st.session_state[state.RUN] = run_ids[0]
+    if st.session_state.get(state.RUN) not in run_ids:  # the URL's ?run= wins when it names a run here
+        st.session_state[state.RUN] = loaded.default_run()
 
     def label(run_id: str) -> str:
         alerts = loaded.reports[run_id].alerts
