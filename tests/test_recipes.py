@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import SAMPLE_LOGS
-from fixtures.published_recipes import PUBLISHED
+from fixtures.published_recipes import NOVA2_SFT_NOVA_DATA, PUBLISHED
 from forge_monitor.recipes import RULES, RecipeError, lint, parse_recipe_text, read_recipe
 from forge_monitor.samples import SAMPLES
 from forge_monitor.synth import recipes as templates
@@ -47,7 +47,7 @@ def test_published_shapes_normalise():
 
 def _flat_mix(**overrides):
     spec = {"learning_rate": "1e-5", "max_steps": "312", "warmup_steps": "47", "customer_data_percent": "50",
-            "nova_reasoning-instruction-following_percent": "30", "nova_code_percent": "20", "technique": "sft"}
+            "nova_reasoning-instruction-following_percent": "60", "nova_code_percent": "40", "technique": "sft"}
     spec.update(overrides)
     return spec
 
@@ -56,8 +56,8 @@ CRAFTED = [
     ("warmup_fraction", templates.nova2_sft(name="x", max_steps=312, warmup=2), None),
     ("lr_off_default_with_mixing", templates.nova2_sft(name="x", max_steps=312, warmup=47, lr="3e-5", mixing_customer=50), None),
     ("customer_share", templates.nova2_sft(name="x", max_steps=312, warmup=47, mixing_customer=10), None),
-    ("sft_mix_without_reasoning_if", _flat_mix(**{"nova_reasoning-instruction-following_percent": "0", "nova_code_percent": "50"}), None),
-    ("mix_sum", _flat_mix(nova_code_percent="35"), None),
+    ("sft_mix_without_reasoning_if", _flat_mix(**{"nova_reasoning-instruction-following_percent": "0", "nova_code_percent": "100"}), None),
+    ("mix_sum", _flat_mix(nova_code_percent="90"), None),  # Nova 150: the customer 50 is not part of the sum
     ("mix_sum", {"training_config": {"data_mixing": {"sources": {"customer_data": {"percent": 50},
                                                                   "nova_data": {"reasoning-instruction-following": {"percent": 40},
                                                                                 "code": {"percent": 40}}}}}}, None),
@@ -92,7 +92,7 @@ def test_findings_carry_numbers_field_and_remediation():
 
 
 def test_both_mixing_shapes_and_percent_strings():
-    flat, _ = lint({"customer_data_percent": "50%", "nova_reasoning-instruction-following_percent": "50 %", "technique": "sft"})
+    flat, _ = lint({"customer_data_percent": "50%", "nova_reasoning-instruction-following_percent": "100 %", "technique": "sft"})
     assert not [f for f in flat if f.rule in ("mix_sum", "invalid_value")]
     _, nested = lint({"training_config": {"data_mixing": {"sources": {"customer_data": {"percent": "50"},
                                                                       "nova_data": {"code": 60, "reasoning-instruction-following": 40}}}}})
@@ -147,3 +147,61 @@ def test_lint_cli_json_contract(tmp_path):
     healthy = subprocess.run([sys.executable, "-m", "forge_monitor", "lint", str(SAMPLE_LOGS / "nova-sft-lora-healthy" / "recipe.yaml")],
                              capture_output=True, text=True, timeout=60)
     assert healthy.returncode == 0 and "no findings" in healthy.stdout
+
+
+# --- data mixing: the Nova percentages are weights within the Nova share (formats.md 3.7) ----------------------------
+
+def _serverless_mix(customer="50", scale=1.0, **extra):
+    """Serverless flat hyperparameters (string values) with the published 23-category Nova mix."""
+    spec = {"customer_data_percent": customer, "learning_rate": "1e-5", "max_steps": "312", "warmup_steps": "47"}
+    spec.update({f"nova_{category}_percent": f"{share * scale:g}" for category, share in NOVA2_SFT_NOVA_DATA.items()})
+    spec.update(extra)
+    return spec
+
+
+def _nested_mix(customer=50, nova=None, wrap_percent=False):
+    nova = dict(NOVA2_SFT_NOVA_DATA) if nova is None else nova
+    nova = {k: {"percent": v} for k, v in nova.items()} if wrap_percent else nova
+    return {"training_config": {"max_steps": 312, "lr_scheduler": {"warmup_steps": 47}, "optim_config": {"lr": 1e-5},
+                                "data_mixing": {"sources": {"customer_data": {"percent": customer}, "nova_data": nova}}}}
+
+
+MIXES = [  # (id, spec, expected mix_sum severity or None, fragments of the message)
+    ("flat customer 50 + Nova 100 is valid", _serverless_mix(), None, ()),
+    ("nested customer 50 + Nova 100 is valid", _nested_mix(), None, ()),
+    ("nested {percent: n} customer 50 + Nova 100 is valid", _nested_mix(wrap_percent=True), None, ()),
+    ("flat Nova rounding within 0.5 is valid", _serverless_mix(**{"nova_code_percent": "9.7"}), None, ()),
+    ("flat Nova sums to 150", _serverless_mix(scale=1.5), "critical", ("sum to 150", "within 0.5")),
+    ("flat Nova sums to 50 (the old 'customer + Nova = 100' reading)", _serverless_mix(scale=0.5), "critical", ("sum to 50",)),
+    ("flat Nova 100.6 is past the tolerance", _serverless_mix(**{"nova_code_percent": "10.6"}), "critical", ("sum to 100.6",)),
+    ("nested Nova sums to 80", _nested_mix(nova={"reasoning-instruction-following": 40, "code": 40}), "critical", ("sum to 80",)),
+    ("nested {percent: n} Nova sums to 80", _nested_mix(nova={"reasoning-instruction-following": 40, "code": 40}, wrap_percent=True),
+     "critical", ("sum to 80",)),
+    ("flat customer share above 100", _serverless_mix(customer="120"), "critical", ("120", "0-100")),
+    ("nested customer share below 0", _nested_mix(customer=-5), "critical", ("-5", "0-100")),
+    ("flat negative Nova share", _serverless_mix(**{"nova_code_percent": "-10", "nova_baseline_percent": "30"}), "critical", ("-10",)),
+    ("customer 100 with Nova shares set", _serverless_mix(customer="100"), "warning", ("100 %", "no Nova data")),
+    ("customer 100 with every Nova share 0", _serverless_mix(customer="100", scale=0), None, ()),
+]
+
+
+@pytest.mark.parametrize("spec,severity,fragments", [m[1:] for m in MIXES], ids=[m[0] for m in MIXES])
+def test_mix_sum_reads_nova_shares_as_weights_within_the_nova_part(spec, severity, fragments):
+    findings, view = lint(spec, None)
+    mix = [f for f in findings if f.rule == "mix_sum"]
+    assert [f.severity for f in mix] == ([severity] if severity else []), [f.message for f in mix]
+    for fragment in fragments:
+        assert fragment in mix[0].message, mix[0].message
+    if mix:
+        assert mix[0].remediation and "100" in mix[0].remediation
+    assert not [f for f in findings if f.severity == "critical" and f.rule != "mix_sum"]
+
+
+def test_mix_sum_message_gives_the_numbers_and_the_remedy():
+    finding = next(f for f in lint(_serverless_mix(scale=1.5))[0] if f.rule == "mix_sum")
+    assert finding.field == "nova_*_percent"
+    assert "customer_data_percent 50" in finding.message  # the customer share is reported, not added in
+    assert "customer_data_percent" in finding.remediation and "100/150" in finding.remediation
+    nested = next(f for f in lint(_nested_mix(nova={"code": 60, "reasoning-instruction-following": 60}))[0] if f.rule == "mix_sum")
+    assert nested.field == "data_mixing.sources.nova_data" and "sum to 120" in nested.message
+

@@ -30,7 +30,7 @@ RULES = {
     "lr_off_default_with_mixing": "LR away from the technique's service default while data mixing is on (>= 1.5x; critical >= 3x)",
     "customer_share": "customer share of the mix far from ~50 % (warning outside 20-80 %, info outside 35-65 %)",
     "sft_mix_without_reasoning_if": "an SFT Nova mix without reasoning-instruction-following",
-    "mix_sum": "mixing percentages that do not sum to 100",
+    "mix_sum": "data-mix percentages out of range: Nova category weights not summing to 100 (within 0.5), a customer share outside 0-100",
     "cpt_epochs": "more than one CPT epoch",
     "cpt_tokens_per_step": "CPT tokens per step outside 2-20 M",
     "cpt_batch_power_of_two": "a CPT batch size that is not a power of two",
@@ -41,6 +41,8 @@ RULES = {
     "rft_low_baseline": "RFT straight from a base checkpoint with a low reported baseline (< 20 %)",
     "invalid_value": "a value that is not a number where one is expected",
 }
+
+MIX_TOLERANCE = 0.5  # percentage points: published mixes give categories to 0.1, so their sums round
 
 
 # Which alerts a recipe finding can explain: the run page shows the finding beside those alerts.
@@ -77,6 +79,43 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+def _check_mix(recipe: NormalizedRecipe, add) -> None:
+    """The data mix (formats.md 3.7): the customer share of each batch is 0-100; the Nova categories are
+    weights within the rest and sum to 100 among themselves (with 100 % customer data, to 0)."""
+    flat = recipe.mix_form == "flat"
+    customer_field = "customer_data_percent" if flat else "data_mixing.sources.customer_data.percent"
+    nova_field, nova_values = (("nova_*_percent", "nova_<category>_percent") if flat
+                               else ("data_mixing.sources.nova_data", "nova_data"))
+    customer, total = recipe.customer_percent, recipe.nova_total
+    if customer is not None and not 0 <= customer <= 100:
+        add("mix_sum", "critical", customer_field,
+            f"{customer_field} is {customer:g}: the customer share of each batch must be within 0-100",
+            f"Set {customer_field} between 0 and 100 (about 50 suits most uses); the Nova percentages split the "
+            "rest of the batch and sum to 100 on their own.")
+    negative = {k: v for k, v in (recipe.nova_shares or {}).items() if v < 0}
+    if negative:
+        shown = ", ".join(f"{f'nova_{k}_percent' if flat else k} {v:g}" for k, v in negative.items())
+        add("mix_sum", "critical", nova_field, f"Nova category percentages below 0: {shown}",
+            f"Give every {nova_values} value 0-100, the values together summing to 100.")
+    if total is None or (customer is not None and not 0 <= customer <= 100):
+        return
+    if customer == 100:
+        if total > 0:
+            add("mix_sum", "warning", nova_field,
+                f"customer data is 100 % of each batch (no Nova data), yet the Nova percentages sum to {total:g}",
+                f"With customer data at 100 set every {nova_values} value to 0 (the Forge SDK rejects anything else), "
+                f"or lower {customer_field} to mix Nova data in.")
+        return
+    if abs(total - 100) > MIX_TOLERANCE:
+        rest = f", the {100 - customer:g} % of each batch left by {customer_field} {customer:g}" if customer is not None else ""
+        scale = f"multiply each by 100/{total:g}" if total > 0 else "give the categories you want shares"
+        add("mix_sum", "critical", nova_field,
+            f"Nova category percentages sum to {total:g}, not 100 (within {MIX_TOLERANCE:g}); they are weights "
+            f"within the Nova share{rest}",
+            f"Make the {nova_values} values sum to 100 ({scale}); {customer_field} sets the customer share on "
+            "its own and is not part of that sum.")
+
+
 def check_recipe(recipe: NormalizedRecipe) -> list[Finding]:
     found: list[Finding] = []
     add = lambda *args: found.append(Finding(*args))  # noqa: E731
@@ -108,7 +147,8 @@ def check_recipe(recipe: NormalizedRecipe) -> list[Finding]:
                 f"Use the service default {default:g}: deviating from the default LR under data mixing is the most "
                 "common cause of instability (loss spikes, capability collapse). If the run is unstable, revert this first.")
 
-    if recipe.customer_percent is not None:
+    _check_mix(recipe, add)
+    if recipe.customer_percent is not None and 0 <= recipe.customer_percent <= 100:
         share = recipe.customer_percent
         if not 20 <= share <= 80:
             add("customer_share", "warning", "customer_data_percent", f"customer data is {share:g} % of the mix; about 50 % suits most uses",
@@ -121,17 +161,6 @@ def check_recipe(recipe: NormalizedRecipe) -> list[Finding]:
             add("sft_mix_without_reasoning_if", "warning", f"nova_data.{REASONING_IF}",
                 f"the SFT Nova mix has no {REASONING_IF} ({len(recipe.nova_shares)} categories)",
                 f"Always include {REASONING_IF} in an SFT mix: leaving it out is a common cause of degraded reasoning.")
-    if recipe.nova_shares:
-        nova_total = sum(recipe.nova_shares.values())
-        if recipe.mix_form == "nested" and abs(nova_total - 100) > 0.5:
-            add("mix_sum", "critical", "data_mixing.sources.nova_data", f"Nova category shares sum to {nova_total:g}, not 100",
-                "Make the nova_data percentages sum to 100 (they split the Nova part of the mix).")
-        if recipe.mix_form == "flat":
-            total = nova_total + (recipe.customer_percent or 0)
-            if abs(total - 100) > 0.5:
-                add("mix_sum", "critical", "customer_data_percent + nova_*_percent",
-                    f"customer ({recipe.customer_percent or 0:g}) and Nova ({nova_total:g}) percentages sum to {total:g}, not 100",
-                    "Make customer_data_percent and all nova_<category>_percent values sum to 100.")
 
     if recipe.technique == "cpt":
         if recipe.max_epochs is not None and recipe.max_epochs > 1:

@@ -54,9 +54,11 @@ class NormalizedRecipe:
     kl_coef: float | None = None
     reasoning_enabled: bool | None = None
     reasoning_effort: str | None = None
+    # Data mixing (formats.md 3.7), the same in both forms: customer_percent is the customer share of every
+    # batch (0-100); nova_shares are weights within the Nova share and sum to 100 among themselves.
     customer_percent: float | None = None
-    nova_shares: dict[str, float] | None = None  # category -> percent
-    mix_form: str | None = None  # nested (nova_data sums to 100) / flat (customer + nova sum to 100)
+    nova_shares: dict[str, float] | None = None  # category -> percent of the Nova share
+    mix_form: str | None = None  # nested (data_mixing.sources...) / flat (customer_data_percent, nova_<c>_percent): field names only
     context: dict = field(default_factory=dict)  # user-stated: dataset_tokens, baseline, inference_reasoning
     unknown_fields: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # values that could not be read
@@ -65,9 +67,15 @@ class NormalizedRecipe:
     def data_mixing(self) -> bool:
         return self.customer_percent is not None or bool(self.nova_shares)
 
+    @property
+    def nova_total(self) -> float | None:
+        """Sum of the Nova category percentages (100 in a valid mix), rounded off float noise."""
+        return round(sum(self.nova_shares.values()), 6) if self.nova_shares else None
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["data_mixing"] = self.data_mixing
+        out["nova_total"] = self.nova_total
         return out
 
 
