@@ -22,6 +22,7 @@ from forge_monitor.ingest import load_paths
 from forge_monitor.ingest.cloudwatch import (
     SMTJ_GROUP, CloudWatchError, CloudWatchRun, CloudWatchSource, get_metric_data, list_jobs, open_cloudwatch,
 )
+from forge_monitor.schema import validate_frame
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
@@ -138,6 +139,112 @@ def test_quiet_refresh_costs_about_one_call_per_stream_and_new_events_arrive(aws
     cw.refresh()
     assert cw.frame["step"].max() > steps_before
     assert len(cw.frame[cw.frame.metric == "train_loss"]) == cw.frame[cw.frame.metric == "train_loss"].step.nunique()
+
+
+# --- multi-host SMTJ jobs: every host prints the progress lines -----------------------------------
+
+def pipe_line(step: int, loss: float, total: int = 12_000) -> str:
+    return (f"[2026-03-01 21:16:40,581] [INFO] Training epoch 0, iteration {step}/{total} | lr: 1e-05 | "
+            f"global_step: {step} | reduced_train_loss: {loss:.6f}")
+
+
+def algo1_loss(step: int) -> float:
+    return 2.0 / (1 + 0.001 * step)
+
+
+def put_events(logs, stream: str, events: list[tuple[int, str]], batch: int = 2_000) -> None:
+    """Events of one stream, in time order; the stream is created when missing."""
+    try:
+        logs.create_log_group(logGroupName=SMTJ_GROUP)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    try:
+        logs.create_log_stream(logGroupName=SMTJ_GROUP, logStreamName=stream)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    for i in range(0, len(events), batch):
+        logs.put_log_events(logGroupName=SMTJ_GROUP, logStreamName=stream,
+                            logEvents=[{"timestamp": t, "message": m} for t, m in events[i:i + batch]])
+
+
+def host_events(steps, *, lag_ms: int = 0, offset: float = 0.0, start_ms: int = NOW_MS) -> list[tuple[int, str]]:
+    # Step s at 10*s ms; a lag of 15 ms puts a host's step s after the other host's step s+1, so
+    # merged by time the steps go back at every line while the hosts overlap.
+    return [(start_ms + 10 * s + lag_ms, pipe_line(s, algo1_loss(s) + offset)) for s in steps]
+
+
+def train_loss(frame):
+    loss = frame[frame.metric == "train_loss"]
+    return dict(zip(loss.step.tolist(), loss.value.tolist()))
+
+
+def test_second_host_repeating_steps_is_not_a_restart(aws):
+    # Issue 10.2: a 12,000-step job read back with 11,999 steps (101 lost) when algo-2 repeated 1-100.
+    job, n = "two-host-job", 12_000
+    put_events(aws["logs"], f"{job}/algo-1-1700000000", host_events(range(1, n + 1)))
+    put_events(aws["logs"], f"{job}/algo-2-1700000000", host_events(range(1, 101), lag_ms=15, offset=0.5))
+    run = open_cloudwatch(CloudWatchSource(job), {k: aws[k] for k in aws})
+    loss = train_loss(validate_frame(run.frame))
+    assert sorted(loss) == list(range(1, n + 1))
+    assert run.info.restarts == []
+    assert all(loss[s] == pytest.approx(algo1_loss(s), abs=1e-6) for s in range(1, 201))  # algo-1's values
+    hosts = {h["host"]: h for h in run.live.hosts}
+    assert hosts[f"{job}/algo-1"]["steps"] == {"first": 1, "last": n, "count": n}
+    assert hosts[f"{job}/algo-2"]["steps"] == {"first": 1, "last": 100, "count": 100}
+    assert hosts[f"{job}/algo-2"]["values_kept"] == 0 and hosts[f"{job}/algo-2"]["values_differing"] == 100
+    assert any("algo-1" in w and "algo-2" in w and "lowest-numbered host" in w for w in run.info.warnings)
+
+
+def test_a_step_going_back_within_one_stream_is_still_a_restart(aws):
+    job = "restart-job"
+    steps = [*range(1, 51), *range(30, 61)]  # resumed from the checkpoint at step 30
+    algo1 = [(NOW_MS + 10 * i, pipe_line(s, algo1_loss(s) + (0.25 if i >= 50 else 0.0), 60)) for i, s in enumerate(steps)]
+    put_events(aws["logs"], f"{job}/algo-1-1700000000", algo1)
+    put_events(aws["logs"], f"{job}/algo-2-1700000000", host_events(range(1, 61), lag_ms=15, offset=0.5))
+    run = open_cloudwatch(CloudWatchSource(job, page_limit=17), {k: aws[k] for k in aws})
+    loss = train_loss(run.frame)
+    assert sorted(loss) == list(range(1, 61))
+    assert [(r.from_step, r.to_step) for r in run.info.restarts] == [(50, 30)]
+    assert loss[29] == pytest.approx(algo1_loss(29), abs=1e-6)
+    assert all(loss[s] == pytest.approx(algo1_loss(s) + 0.25, abs=1e-6) for s in range(30, 61))  # the newest segment
+    assert any("restart" in w and f"{job}/algo-1-1700000000" in w for w in run.info.warnings)
+
+
+def test_a_new_stream_of_the_same_host_continues_it(aws):
+    # A resumed job (managed spot) starts the same host again: a new <job>/algo-1-<epoch> stream.
+    job = "resumed-job"
+    put_events(aws["logs"], f"{job}/algo-1-1700000000", host_events(range(1, 51)))
+    put_events(aws["logs"], f"{job}/algo-1-1700009999", host_events(range(40, 81), offset=0.25, start_ms=NOW_MS + 1000))
+    run = open_cloudwatch(CloudWatchSource(job), {k: aws[k] for k in aws})
+    loss = train_loss(run.frame)
+    assert sorted(loss) == list(range(1, 81))
+    assert [(r.from_step, r.to_step) for r in run.info.restarts] == [(50, 40)]
+    assert loss[40] == pytest.approx(algo1_loss(40) + 0.25, abs=1e-6)
+
+
+def test_live_refresh_of_a_second_host_repeating_steps_is_not_a_restart(aws):
+    job = "live-two-host-job"
+    one, two = f"{job}/algo-1-1700000000", f"{job}/algo-2-1700000000"
+    put_events(aws["logs"], one, host_events(range(1, 151)))
+    cw = CloudWatchRun(CloudWatchSource(job), aws)
+    cw.refresh()
+    assert sorted(train_loss(cw.frame)) == list(range(1, 151))
+    put_events(aws["logs"], two, host_events(range(1, 101), lag_ms=15, offset=0.5))  # algo-2 shows up late
+    put_events(aws["logs"], one, host_events(range(151, 201)))
+    cw.refresh()
+    put_events(aws["logs"], two, host_events(range(101, 221), lag_ms=15, offset=0.5))  # and gets ahead of algo-1
+    cw.refresh()
+    loss = train_loss(cw.frame)
+    assert cw.info.restarts == []
+    assert sorted(loss) == list(range(1, 221))
+    assert all(loss[s] == pytest.approx(algo1_loss(s), abs=1e-6) for s in range(1, 201))
+    assert all(loss[s] == pytest.approx(algo1_loss(s) + 0.5, abs=1e-6) for s in range(201, 221))  # only algo-2 has them
+    put_events(aws["logs"], one, host_events(range(190, 231), offset=0.25, start_ms=NOW_MS + 5000))  # algo-1 resumes at 190
+    cw.refresh()
+    loss = train_loss(cw.frame)
+    assert [(r.from_step, r.to_step) for r in cw.info.restarts] == [(200, 190)]
+    assert sorted(loss) == list(range(1, 231))
+    assert all(loss[s] == pytest.approx(algo1_loss(s) + 0.25, abs=1e-6) for s in range(190, 231))
 
 
 def test_hyperpod_job_lines_found_with_filter_log_events(aws, tmp_path):

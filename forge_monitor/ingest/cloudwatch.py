@@ -2,6 +2,12 @@
 
 - SMTJ logs: group ``/aws/sagemaker/TrainingJobs``, every stream ``<job>/algo-<n>-<epoch>`` read
   with GetLogEvents from the head, following the forward token until it comes back unchanged.
+  Every host of a multi-node job prints the progress lines, so hosts are read apart and merged by
+  step, never by time: a step going back is a restart only within one host's streams (a resumed
+  job's new ``algo-<n>-<epoch>`` stream continues that host's older one). Where several hosts log
+  the same metric at the same step, the lowest-numbered host's value is kept (``algo-1``: the
+  first stream, the one the Nova Forge SDK reads); ``CloudWatchRun.hosts`` and one reading note
+  say which host gave what.
 - HyperPod logs: group ``/aws/sagemaker/Clusters/<cluster>/<id>`` (found by prefix), per-node
   streams; the job's lines found with FilterLogEvents (``nextToken`` paging), kept only when they
   name the job (filter patterns are a server-side hint; the client checks again).
@@ -18,14 +24,16 @@ Only read-only calls. Every failure becomes one ``CloudWatchError`` whose messag
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from ..schema import RunInfo
+from ..schema import RunInfo, empty_frame
 from .detect import FormatError, sniff
 from .reader import FileCursor, LiveRun, parse_lines
 
@@ -136,9 +144,42 @@ def list_jobs(source: CloudWatchSource, name_contains: str = "", clients=None, l
     return [{"name": j["TrainingJobName"], "status": j.get("TrainingJobStatus")} for j in response.get("TrainingJobSummaries", [])]
 
 
+_HOST_STREAM = re.compile(r"^(?P<host>.+/algo-(?P<number>\d+))-(?P<epoch>\d+)$")
+
+
 @dataclass
 class _StreamState:
     token: str | None = None
+    line: int = 1  # the stream's next line number: a restart or a skipped line is named by it
+    carry: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Host:
+    """One host's streams, read as one step sequence (a restart is a step going back in it)."""
+
+    name: str
+    rank: tuple
+    live: LiveRun
+    streams: list[str] = field(default_factory=list)  # in epoch order
+    seq: int = 0
+
+
+def _host_summary(host: _Host, frame: pd.DataFrame, repeated, differing) -> dict:
+    steps = frame["step"]
+    return {"host": host.name, "streams": list(host.streams),
+            "steps": {"first": int(steps.min()), "last": int(steps.max()), "count": int(steps.nunique())},
+            "values": len(frame), "values_kept": int((~repeated).sum()), "values_repeated": int(repeated.sum()),
+            "values_differing": 0 if differing is None else int(differing.sum())}
+
+
+def host_of(stream: str) -> tuple[str, tuple, int]:
+    """``<job>/algo-<n>-<epoch>`` -> (``<job>/algo-<n>``, precedence key, epoch). algo-2 ranks before
+    algo-10; a stream named otherwise is a host of its own, after them."""
+    match = _HOST_STREAM.match(stream)
+    if match is None:
+        return stream, (1, 0, stream), 0
+    return match["host"], (0, int(match["number"]), match["host"]), int(match["epoch"])
 
 
 @dataclass
@@ -156,29 +197,32 @@ class CloudWatchRun:
         self.clients = self.clients or make_clients(self.source)
         self.info = RunInfo(run_id=self.source.job, source=f"cloudwatch:{self.source.platform}:{self.source.job}",
                             format="", platform=self.source.platform)
-        self._live = LiveRun(self.info, [], definitions=None)
         self._streams: dict[str, _StreamState] = {}
+        self._hosts: dict[str, _Host] = {}
+        self._frame: pd.DataFrame | None = None
+        self.hosts: list[dict] = []  # per host: streams, steps, values kept / repeated / differing
+        self._hosts_note: str | None = None
+        self._hyperpod_lines = _StreamState()  # HyperPod: all nodes' lines, merged by time
         self._group: str | None = None
         self._seen_ids: set[str] = set()
         self._last_time: int | None = None
         self._format: str | None = None
-        self._carry: dict = {}
-        self._line = 1
-        self._seq = 0
 
     # --- LiveRun-compatible surface -----------------------------------------------------------
     @property
     def frame(self) -> pd.DataFrame:
-        return self._live.frame
+        if self._frame is None:
+            self._frame = self._merge_hosts()
+        return self._frame
 
     @property
     def last_new_data(self):
-        return self._live.last_new_data
+        return max((h.live.last_new_data for h in self._hosts.values() if h.live.last_new_data), default=None)
 
     def refresh(self) -> list[str]:
-        events = self._read_smtj() if self.source.platform == "smtj" else self._read_hyperpod()
-        if events:
-            self._ingest(events)
+        batches = self._read_smtj() if self.source.platform == "smtj" else self._read_hyperpod()
+        if batches and self._ingest(batches):
+            self._frame = self._merge_hosts()  # now, so the note about hosts in RunInfo is current
         return []
 
     # --- logs -------------------------------------------------------------------------------------
@@ -186,12 +230,13 @@ class CloudWatchRun:
         self.calls += 1
         return _call(self.source, action, fn, **kwargs)
 
-    def _read_smtj(self) -> list[tuple[int, str, str]]:
+    def _read_smtj(self) -> dict[str, list[str]]:
+        """The new messages of every stream, each stream in its own order."""
         logs = self.clients["logs"]
         self._discover_streams()
-        events = []
+        batches = {}
         for name, state in self._streams.items():
-            token = state.token
+            token, events = state.token, []
             while True:
                 kwargs = {"logGroupName": SMTJ_GROUP, "logStreamName": name, "startFromHead": True}
                 if token:
@@ -199,13 +244,15 @@ class CloudWatchRun:
                 if self.source.page_limit:
                     kwargs["limit"] = self.source.page_limit
                 page = self._api("logs:GetLogEvents", logs.get_log_events, **kwargs)
-                events.extend((e["timestamp"], name, e["message"]) for e in page.get("events", []))
+                events.extend(e["message"] for e in page.get("events", []))
                 new_token = page.get("nextForwardToken")
                 if not new_token or new_token == token:  # the token came back: nothing more, for now
                     break
                 token = new_token
             state.token = token
-        return sorted(events, key=lambda e: (e[0], e[1]))
+            if events:
+                batches[name] = events
+        return batches
 
     def _discover_streams(self) -> None:
         logs = self.clients["logs"]
@@ -236,7 +283,9 @@ class CloudWatchRun:
         self._group = groups[0]
         return self._group
 
-    def _read_hyperpod(self) -> list[tuple[int, str, str]]:
+    def _read_hyperpod(self) -> dict[str, list[str]]:
+        """The job's new lines of all nodes merged by time, as one stream: a HyperPod job resumed
+        after a node was replaced may go on in another node's stream, so nodes are not told apart."""
         group = self._hyperpod_group()
         kwargs = {"logGroupName": group, "logStreamNamePrefix": HYPERPOD_STREAMS, "filterPattern": f'"{self.source.job}"'}
         if self._last_time is not None:
@@ -254,26 +303,107 @@ class CloudWatchRun:
             if not page.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]
-        if events:
-            self._last_time = max(e[0] for e in events)
-        return sorted(events, key=lambda e: (e[0], e[1]))
+        if not events:
+            return {}
+        self._last_time = max(e[0] for e in events)
+        return {"": [message for _, _, message in sorted(events, key=lambda e: (e[0], e[1]))]}
 
-    def _ingest(self, events: list[tuple[int, str, str]]) -> None:
-        text = "".join(message if message.endswith("\n") else message + "\n" for _, _, message in events)
+    def _state(self, stream: str) -> _StreamState:
+        return self._streams[stream] if stream else self._hyperpod_lines
+
+    def _host(self, stream: str) -> _Host:
+        name, rank, _ = host_of(stream)
+        host = self._hosts.get(name)
+        if host is None:
+            host = self._hosts[name] = _Host(name, rank, LiveRun(self.info, [], definitions=None))
+            self._hosts = dict(sorted(self._hosts.items(), key=lambda item: item[1].rank))
+        if stream not in host.streams:
+            host.streams = sorted([*host.streams, stream], key=lambda s: (host_of(s)[2], s))
+        return host
+
+    def _ingest(self, batches: dict[str, list[str]]) -> int:
+        """Parse each stream's new lines on its own and add them to its host. Returns rows added."""
+        texts = {name: "".join(m if m.endswith("\n") else m + "\n" for m in messages) for name, messages in batches.items()}
         if self._format is None:
-            try:
-                self._format = sniff(Path("cloudwatch.log"), text.encode("utf-8"))
-            except FormatError as err:
-                self.notes.append(f"log lines not recognized yet: {err}")
-                return
+            reason = ""
+            for text in texts.values():
+                try:
+                    self._format = sniff(Path("cloudwatch.log"), text.encode("utf-8"))
+                    break
+                except FormatError as err:
+                    reason = f"log lines not recognized yet: {err}"
+            if self._format is None:
+                if reason not in self.notes:
+                    self.notes.append(reason)
+                for name, text in texts.items():  # dropped, but later lines keep their place in the stream
+                    self._state(name).line += text.count("\n")
+                return 0
             self.info.format = self._format
-        cursor = FileCursor(path="", format=self._format, line=self._line, seq=self._seq)
-        records = parse_lines(self._format, text, self.info, cursor, self._carry, None, text.count("\n"))
-        self.info.lines_read += text.count("\n")
-        self._line += text.count("\n")
-        if records.height:
-            self._seq = int(records["seq"].max()) + 1
-            self._live.add_records(records)
+        for name in texts:
+            self._host(name)
+        added = 0
+        for host in self._hosts.values():  # in rank order; each host's streams in epoch order
+            for name in host.streams:
+                if name in texts:
+                    added += self._add_stream(host, name, texts[name])
+        return added
+
+    def _add_stream(self, host: _Host, name: str, text: str) -> int:
+        state, lines = self._state(name), text.count("\n")
+        cursor = FileCursor(path="", format=self._format, line=state.line, seq=host.seq)
+        records = parse_lines(self._format, text, self.info, cursor, state.carry, None, lines)
+        self.info.lines_read += lines
+        state.line += lines
+        if not records.height:
+            return 0
+        host.seq = int(records["seq"].max()) + 1
+        known = len(self.info.restarts)
+        added = host.live.add_records(records)
+        for restart in self.info.restarts[known:] if name else []:  # name the stream: its line is findable there
+            self.info.warnings.append(f"{name}: step {restart.from_step} went back to step {restart.to_step} at line "
+                                      f"{restart.line} of the stream, read as a restart from a checkpoint (the newer "
+                                      "values are kept)")
+        return added
+
+    def _merge_hosts(self) -> pd.DataFrame:
+        """One value per (metric, step): the lowest-numbered host that logged it. Fills ``hosts``
+        and keeps one reading note about them current."""
+        frames = [(host, host.live.frame) for host in self._hosts.values() if len(host.live.frame)]
+        if len(frames) < 2:  # one host (the common case): nothing to merge, nothing to copy
+            self.hosts = [_host_summary(*frames[0], np.zeros(len(frames[0][1]), bool), None)] if frames else []
+            return frames[0][1] if frames else empty_frame()
+        stacked = pd.concat([frame.assign(_host=i) for i, (_, frame) in enumerate(frames)], ignore_index=True)
+        repeated = stacked.duplicated(["metric", "step"], keep="first").to_numpy()
+        kept = stacked[~repeated]
+        first = kept.set_index(["metric", "step"])["value"]
+        again = stacked[repeated]
+        theirs = first.reindex(pd.MultiIndex.from_frame(again[["metric", "step"]])).to_numpy()
+        ours = again["value"].to_numpy()
+        differing = np.zeros(len(stacked), dtype=bool)
+        differing[repeated] = ~((ours == theirs) | (np.isnan(ours) & np.isnan(theirs)))
+        owner = stacked["_host"].to_numpy()
+        self.hosts = [_host_summary(host, frame, repeated[owner == i], differing[owner == i])
+                      for i, (host, frame) in enumerate(frames)]
+        self._note_hosts()
+        merged = kept.drop(columns="_host").sort_values(["metric", "step"], kind="stable", ignore_index=True)
+        return merged.astype({"run_id": "category", "metric": "category"})
+
+    def _note_hosts(self) -> None:
+        parts = []
+        for h in self.hosts:
+            part = (f"{h['host']} steps {h['steps']['first']}-{h['steps']['last']} ({h['steps']['count']} steps, "
+                    f"{h['values_kept']} of {h['values']} values kept")
+            if h["values_repeated"]:
+                part += f"; {h['values_repeated']} repeat a lower-numbered host's, {h['values_differing']} with another value"
+            parts.append(part + ")")
+        note = (f"{len(self.hosts)} hosts log metrics, merged by step; where hosts log the same step the "
+                "lowest-numbered host's value is kept: " + "; ".join(parts))
+        warnings = self.info.warnings
+        if self._hosts_note in warnings:
+            warnings[warnings.index(self._hosts_note)] = note
+        else:
+            warnings.append(note)
+        self._hosts_note = note
 
     # --- job description and metrics -----------------------------------------------------------
     def describe(self) -> dict:
