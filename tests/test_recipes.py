@@ -71,6 +71,7 @@ CRAFTED = [
                                 "training_config": {"task_type": "cpt"}}, {"dataset_tokens": 2e8}),
     ("rft_low_baseline", templates.nova2_rft_smtj(name="x", max_steps=100), {"baseline": 0.05}),
     ("invalid_value", {"training_config": {"optim_config": {"lr": "high"}}}, None),
+    ("technique_unknown", {"learning_rate": "5e-5", "max_steps": "100", "warmup_steps": "15"}, None),
 ]
 
 
@@ -205,3 +206,85 @@ def test_mix_sum_message_gives_the_numbers_and_the_remedy():
     nested = next(f for f in lint(_nested_mix(nova={"code": 60, "reasoning-instruction-following": 60}))[0] if f.rule == "mix_sum")
     assert nested.field == "data_mixing.sources.nova_data" and "sum to 120" in nested.message
 
+
+# --- the technique of flat hyperparameters, stated or shown by the keys ----------------------------------------------
+
+def test_flat_serverless_sft_mix_runs_the_lr_check_without_a_technique_key():
+    spec = _serverless_mix(learning_rate="5e-5", max_context_length="32768", reasoning_enabled="true")
+    findings, view = lint(spec)
+    assert view.technique == "sft" and "customer_data_percent" in view.technique_source
+    lr = [f for f in findings if f.rule == "lr_off_default_with_mixing"]
+    assert [f.severity for f in lr] == ["critical"] and "5x above the 1e-05 default" in lr[0].message
+    assert "technique_unknown" not in {f.rule for f in findings}
+
+
+TECHNIQUES = [  # (id, spec, technique, training mode, words expected in technique_source)
+    ("mix keys + max_context_length: SFT", {"max_context_length": "32768", "customer_data_percent": "50",
+                                            "nova_reasoning-instruction-following_percent": "100"}, "sft", None, ("max_context_length",)),
+    ("reasoning_enabled: SFT", {"learning_rate": "1e-5", "reasoning_enabled": "true"}, "sft", None, ("reasoning_enabled",)),
+    ("adam_beta is the DPO beta", {"learning_rate": "5e-6", "adam_beta": "0.1", "max_context_length": "32768"}, "dpo", None, ("adam_beta",)),
+    ("generations: RFT", {"learning_rate": "1e-5", "number_generation": "8", "max_length": "10240"}, "rft", None, ("number_generation",)),
+    ("max_length with a reward Lambda: RFT", {"max_length": "10240", "reward_lambda_arn": "arn:aws:lambda:us-east-1:1:function:r"},
+     "rft", None, ("reward_lambda_arn",)),
+    ("max_length with reasoning_effort: RFT", {"max_length": "10240", "reasoning_effort": "high", "learning_rate": "1e-5"},
+     "rft", None, ("reasoning_effort",)),
+    ("CPT mix categories: CPT", {"customer_data_percent": "50", "nova_scientific_percent": "40", "nova_legal_percent": "60"},
+     "cpt", None, ("nova_scientific_percent",)),
+    ("ServerlessJobConfig RLVR + LORA", {"learning_rate": "1e-5", "ServerlessJobConfig": {"CustomizationTechnique": "RLVR", "Peft": "LORA"}},
+     "rft", "lora", ("ServerlessJobConfig",)),
+    ("DescribeTrainingJob response, SFT full rank", {"TrainingJobName": "j", "TrainingJobStatus": "Completed",
+                                                     "HyperParameters": {"learning_rate": "1e-5", "max_steps": "100"},
+                                                     "ServerlessJobConfig": {"JobType": "FineTuning", "CustomizationTechnique": "SFT"}},
+     "sft", "full", ("ServerlessJobConfig",)),
+    ("a stated technique wins", {"technique": "dpo", "max_context_length": "32768"}, "dpo", None, ("technique",)),
+]
+
+
+@pytest.mark.parametrize("spec,technique,mode,words", [t[1:] for t in TECHNIQUES], ids=[t[0] for t in TECHNIQUES])
+def test_flat_hyperparameters_technique_from_the_keys(spec, technique, mode, words):
+    findings, view = lint(spec)
+    assert (view.technique, view.training_mode) == (technique, mode), view.technique_source
+    for word in words:
+        assert word in view.technique_source
+    assert "technique_unknown" not in {f.rule for f in findings}
+
+
+def test_describe_training_job_response_is_read_as_its_hyperparameters():
+    spec = {"TrainingJobName": "j", "HyperParameters": _serverless_mix(learning_rate="5e-5"),
+            "ServerlessJobConfig": {"CustomizationTechnique": "SFT", "Peft": "LORA", "BaseModelArn": "arn:x"}}
+    findings, view = lint(spec)
+    assert (view.technique, view.platform, view.learning_rate, view.customer_percent) == ("sft", "serverless", 5e-5, 50)
+    assert "lr_off_default_with_mixing" in {f.rule for f in findings}
+    assert view.unknown_fields == []
+
+
+@pytest.mark.parametrize("spec,why,skipped", [
+    ({"learning_rate": "5e-5", "max_length": "8192", "global_batch_size": "256"}, "max_length",
+     ("cpt_tokens_per_step", "cpt_batch_power_of_two")),
+    ({"learning_rate": "5e-5", "customer_data_percent": "50", "nova_code_percent": "100", "adam_beta": "0.1",
+      "number_generation": "8"}, "adam_beta", ("lr_off_default_with_mixing",)),
+    ({"learning_rate": "1e-5", "global_batch_size": "96", "max_epochs": "2"}, "no key", ("cpt_epochs", "cpt_batch_power_of_two")),
+    ({"learning_rate": "1e-5", "technique": "grpo-ish"}, "grpo-ish", ("lr_off_default_with_mixing",)),
+])
+def test_unknown_technique_names_the_checks_that_could_not_run(spec, why, skipped):
+    findings, view = lint(spec)
+    assert view.technique == "unknown"
+    unknown = [f for f in findings if f.rule == "technique_unknown"]
+    assert [f.severity for f in unknown] == ["info"] and unknown[0].field == "technique"
+    assert why in unknown[0].message
+    for rule in skipped:
+        assert rule in unknown[0].message
+    assert "technique" in unknown[0].remediation and "ServerlessJobConfig" in unknown[0].remediation
+
+
+def test_lint_cli_says_what_could_not_run_instead_of_no_findings(tmp_path):
+    path = tmp_path / "hyperparameters.json"
+    path.write_text(json.dumps({"learning_rate": "5e-5", "max_steps": "312", "warmup_steps": "47"}))
+    text = subprocess.run([sys.executable, "-m", "forge_monitor", "lint", str(path)], capture_output=True, text=True, timeout=60)
+    assert text.returncode == 0 and "no findings" not in text.stdout and "technique_unknown" in text.stdout
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "lint", str(path), "--json"], capture_output=True, text=True, timeout=60)
+    payload = json.loads(done.stdout)
+    assert {"findings", "recipe"} <= set(payload)
+    finding = next(f for f in payload["findings"] if f["rule"] == "technique_unknown")
+    assert set(finding) == {"rule", "severity", "field", "message", "remediation"}
+    assert payload["recipe"]["technique"] == "unknown" and payload["recipe"]["technique_source"]

@@ -40,9 +40,21 @@ RULES = {
     "cpt_checkpoint_vs_data": "pre-trained CPT checkpoint with a small dataset (< 1 B tokens), or post-trained with a very large one (> 10 B)",
     "rft_low_baseline": "RFT straight from a base checkpoint with a low reported baseline (< 20 %)",
     "invalid_value": "a value that is not a number where one is expected",
+    "technique_unknown": "technique neither stated nor shown by the keys: names the technique-specific checks that could not run (info)",
 }
 
 MIX_TOLERANCE = 0.5  # percentage points: published mixes give categories to 0.1, so their sums round
+# Rules that run only for a known technique, and whether the recipe holds the inputs each one reads.
+TECHNIQUE_RULES = {
+    "lr_off_default_with_mixing": lambda r: r.learning_rate is not None and r.data_mixing,
+    "sft_mix_without_reasoning_if": lambda r: bool(r.nova_shares),
+    "cpt_epochs": lambda r: r.max_epochs is not None,
+    "cpt_tokens_per_step": lambda r: bool(r.global_batch_size and r.max_length),
+    "cpt_batch_power_of_two": lambda r: bool(r.global_batch_size),
+    "cpt_checkpoint_vs_data": lambda r: "dataset_tokens" in r.context,
+    "rft_batch_semantics": lambda r: r.number_generation is not None,
+    "rft_low_baseline": lambda r: "baseline" in r.context,
+}
 
 
 # Which alerts a recipe finding can explain: the run page shows the finding beside those alerts.
@@ -146,6 +158,14 @@ def check_recipe(recipe: NormalizedRecipe) -> list[Finding]:
                 f"the {default:g} default while data mixing is on",
                 f"Use the service default {default:g}: deviating from the default LR under data mixing is the most "
                 "common cause of instability (loss spikes, capability collapse). If the run is unstable, revert this first.")
+
+    if recipe.technique == "unknown":
+        ready = [rule for rule, has_inputs in TECHNIQUE_RULES.items() if has_inputs(recipe)]
+        skipped = ", ".join(ready or TECHNIQUE_RULES)
+        add("technique_unknown", "info", "technique",
+            f"technique unknown: {recipe.technique_source or 'not stated'}. These checks did not run: {skipped}",
+            "State the technique: add technique: sft, dpo, rft or cpt to the hyperparameters, or lint the whole "
+            "DescribeTrainingJob response, whose ServerlessJobConfig.CustomizationTechnique names it.")
 
     _check_mix(recipe, add)
     if recipe.customer_percent is not None and 0 <= recipe.customer_percent <= 100:

@@ -2,9 +2,15 @@
 
 Shapes: Nova recipe YAML (Nova 2 SFT / CPT / RFT on training jobs and HyperPod, Nova 1 SFT / DPO /
 PPO / CPT, agentic RFT "MTRL"), serverless flat hyperparameters and DescribeTrainingJob
-``HyperParameters`` (flat, values as strings), and HF ``TrainingArguments``-like JSON. Numbers given
-as strings (``"1e-5"``, ``"50"``, ``"50%"``) are read as numbers; a value that is not a number where
-one is expected is reported, not guessed. Keys the map does not know are listed, never fatal.
+``HyperParameters`` (flat, values as strings; a whole DescribeTrainingJob or CreateTrainingJob body is
+read as its ``HyperParameters`` plus its ``ServerlessJobConfig``), and HF ``TrainingArguments``-like
+JSON. Numbers given as strings (``"1e-5"``, ``"50"``, ``"50%"``) are read as numbers; a value that is
+not a number where one is expected is reported, not guessed. Keys the map does not know are listed,
+never fatal.
+
+Flat hyperparameters rarely name their technique: it is taken from a ``technique`` key, else from
+``ServerlessJobConfig.CustomizationTechnique``, else from what the keys show (``_technique_from_keys``),
+and ``technique_source`` says which, or why it stayed unknown.
 """
 
 from __future__ import annotations
@@ -23,8 +29,29 @@ _FLAT_KNOWN = {
     "reasoning_enabled", "reasoning_effort", "weight_decay", "save_steps", "val_check_interval", "fine_tuned_model",
     "customer_data_percent", "adam_beta", "lr_scheduler_type", "model_name_or_path", "peft", "peft_scheme",
     "technique", "platform", "number_generation", "num_generations", "beta", "kl_loss_coef", "output_dir",
-    "logging_steps", "eval_steps", "bf16", "fp16", "seed", "max_grad_norm", "limit_val_batches",
+    "logging_steps", "eval_steps", "bf16", "fp16", "seed", "max_grad_norm", "limit_val_batches", "max_new_tokens",
+    "ServerlessJobConfig", "top_logprobs", "name",
 }
+TECHNIQUES = ("cpt", "sft", "dpo", "rft", "ppo")
+# ServerlessJobConfig.CustomizationTechnique is SFT | DPO | RLVR | RLAIF (formats.md 1.4); RLVR / RLAIF are RFT.
+_TECHNIQUE_NAMES = {"rlvr": "rft", "rlaif": "rft", "grpo": "rft"}
+# What a flat key shows about the technique. The serverless map (formats.md 3.6, nova-forge-sdk
+# _extract_hyperparameters) sends the recipe's max_length as max_context_length for SFT / DPO and as
+# max_length for RFT (CPT recipes call it max_length too), reasoning_enabled only for Nova 2 SFT and the
+# DPO beta as adam_beta; generation, reward and KL keys exist only in RFT recipes (3.3).
+_KEY_SIGNS = {
+    "adam_beta": {"dpo"}, "max_context_length": {"sft", "dpo"}, "reasoning_enabled": {"sft"},
+    "number_generation": {"rft"}, "num_generations": {"rft"}, "max_new_tokens": {"rft"}, "reasoning_effort": {"rft"},
+    "reward_lambda_arn": {"rft"}, "lambda_concurrency_limit": {"rft"}, "preset_reward_function": {"rft"},
+    "kl_loss_coef": {"rft"}, "ent_coeff": {"rft"}, "clip_ratio_high": {"rft"}, "refit_freq": {"rft"}, "temperature": {"rft"},
+    "customer_data_percent": {"sft", "cpt"},
+}
+_FLAT_ONLY_SIGNS = {"max_length": {"rft", "cpt"}}  # HF TrainingArguments-like JSON uses max_length for every trainer
+# Data-mix categories: the CPT catalogue (cpt_text_lite, formats.md 3.7) shares only these four with the SFT catalogues.
+_CPT_CATEGORIES = {"agents", "business-and-finance", "scientific", "code", "factual-and-news", "longform-text",
+                   "health-and-medicine", "humanities-and-education", "legal", "math", "additional-languages",
+                   "social-and-personal-interest", "entertainment", "reasoning", "other", "tables"}
+_SHARED_CATEGORIES = {"agents", "code", "math", "reasoning"}
 STAGES = {"pretraining-text-rd": "pre-trained", "pretraining-text-partial": "pre-trained",
           "pretraining-text-ce": "mid-trained", "pretraining-text-full": "mid-trained",
           "pretraining-mm-full": "mid-trained", "prod": "post-trained"}
@@ -34,6 +61,7 @@ STAGES = {"pretraining-text-rd": "pre-trained", "pretraining-text-partial": "pre
 class NormalizedRecipe:
     shape: str  # nova | nova_ppo | mtrl | flat | hf
     technique: str = "unknown"
+    technique_source: str | None = None  # how the technique is known, or why it is unknown
     platform: str | None = None
     training_mode: str | None = None
     checkpoint: str | None = None
@@ -145,6 +173,9 @@ def normalize(spec: dict, context: dict | None = None) -> NormalizedRecipe:
     problems: list[str] = []
     num = lambda value, path: _number(value, path, problems)  # noqa: E731
     context = {**(spec.get("forge_monitor") or {} if isinstance(spec.get("forge_monitor"), dict) else {}), **(context or {})}
+    if isinstance(spec.get("HyperParameters"), dict):  # a DescribeTrainingJob response (or CreateTrainingJob body)
+        job = spec.get("ServerlessJobConfig")
+        spec = {**spec["HyperParameters"], **({"ServerlessJobConfig": job} if isinstance(job, dict) else {})}
     if isinstance(spec.get("training_config"), dict) or isinstance(spec.get("run"), dict) or "ppo_actor_train" in spec:
         recipe = _nova(spec, num)
     elif isinstance(spec.get("schedule"), dict) and isinstance(spec.get("model"), dict):
@@ -163,7 +194,7 @@ def _nova(spec, num) -> NormalizedRecipe:
     tc = spec.get("training_config") if isinstance(spec.get("training_config"), dict) else {}
     run = spec.get("run") if isinstance(spec.get("run"), dict) else {}
     if "ppo_actor_train" in spec:
-        recipe = NormalizedRecipe("nova_ppo", technique="ppo")
+        recipe = NormalizedRecipe("nova_ppo", technique="ppo", technique_source="recipe layout: ppo_actor_train")
         actor = spec.get("ppo_actor_train") or {}
         recipe.max_steps = num(_get(actor, "max_steps"), "ppo_actor_train.max_steps")
         recipe.global_batch_size = num(_get(actor, "model.global_batch_size"), "ppo_actor_train.model.global_batch_size")
@@ -171,14 +202,14 @@ def _nova(spec, num) -> NormalizedRecipe:
         recipe.learning_rate = num(_get(actor, "model.optim.lr"), "ppo_actor_train.model.optim.lr")
     else:
         if _get(tc, "model.dpo_cfg") is not None:
-            technique = "dpo"
+            technique, source = "dpo", "recipe layout: training_config.model.dpo_cfg"
         elif "rollout" in tc:
-            technique = "rft"
+            technique, source = "rft", "recipe layout: training_config.rollout"
         elif str(tc.get("task_type", "")).lower() == "cpt" or "pretrain" in str(run.get("name", "")).lower():
-            technique = "cpt"
+            technique, source = "cpt", "recipe layout: task_type cpt or a pretrain run name"
         else:
-            technique = "sft"
-        recipe = NormalizedRecipe("nova", technique=technique)
+            technique, source = "sft", "recipe layout: no dpo_cfg, rollout or CPT task"
+        recipe = NormalizedRecipe("nova", technique=technique, technique_source=source)
         value, path = _first(tc, ["optim_config.lr", "optim.lr", "trainer.optim_config.lr", "model.optim.lr"])
         recipe.learning_rate = num(value, f"training_config.{path}")
         value, path = _first(tc, ["lr_scheduler.warmup_steps", "optim.sched.warmup_steps", "model.optim.sched.warmup_steps"])
@@ -232,7 +263,8 @@ def _mixing(recipe: NormalizedRecipe, mixing: dict, num) -> None:
 
 
 def _mtrl(spec, num) -> NormalizedRecipe:
-    recipe = NormalizedRecipe("mtrl", technique="rft", platform=None, training_mode="lora")
+    recipe = NormalizedRecipe("mtrl", technique="rft", technique_source="recipe layout: agentic RFT (schedule, model)",
+                              platform=None, training_mode="lora")
     recipe.max_steps = num(_get(spec, "schedule.max_steps"), "schedule.max_steps")
     recipe.max_epochs = num(_get(spec, "schedule.epochs"), "schedule.epochs")
     recipe.learning_rate = num(_get(spec, "model.learning_rate"), "model.learning_rate")
@@ -248,10 +280,10 @@ def _mtrl(spec, num) -> NormalizedRecipe:
 
 def _flat(spec, num, *, shape: str) -> NormalizedRecipe:
     recipe = NormalizedRecipe(shape)
-    recipe.technique = str(spec.get("technique", "unknown")).lower()
-    if recipe.technique in ("rlvr", "rlaif"):
-        recipe.technique = "rft"
-    recipe.platform = spec.get("platform") if isinstance(spec.get("platform"), str) else ("serverless" if shape == "flat" else None)
+    job = spec.get("ServerlessJobConfig") if isinstance(spec.get("ServerlessJobConfig"), dict) else {}
+    recipe.technique, recipe.technique_source = _flat_technique(spec, job, shape)
+    recipe.platform = (spec.get("platform") if isinstance(spec.get("platform"), str)
+                       else ("serverless" if shape == "flat" or job else None))
     recipe.learning_rate = num(spec.get("learning_rate"), "learning_rate")
     recipe.warmup_steps = num(spec.get("warmup_steps"), "warmup_steps")
     recipe.warmup_ratio = num(spec.get("warmup_ratio"), "warmup_ratio")
@@ -271,11 +303,14 @@ def _flat(spec, num, *, shape: str) -> NormalizedRecipe:
     recipe.lora_alpha = num(spec.get("lora_alpha"), "lora_alpha")
     recipe.lora_rank = num(spec.get("lora_r", spec.get("lora_rank", spec.get("r"))), "lora_rank")
     recipe.number_generation = num(spec.get("number_generation", spec.get("num_generations")), "number_generation")
+    recipe.max_new_tokens = num(spec.get("max_new_tokens"), "max_new_tokens")
     recipe.kl_coef = num(spec.get("kl_loss_coef", spec.get("beta") if recipe.technique == "rft" else None), "kl_loss_coef")
     recipe.reasoning_enabled = _bool(spec.get("reasoning_enabled"))
     recipe.checkpoint = spec.get("model_name_or_path") if isinstance(spec.get("model_name_or_path"), str) else None
     peft = spec.get("peft", spec.get("peft_scheme"))
-    if peft is not None:
+    if job.get("CustomizationTechnique"):  # serverless fine-tuning: Peft is "LORA", or absent for full rank
+        recipe.training_mode = "lora" if str(job.get("Peft", "")).upper() == "LORA" else "full"
+    elif peft is not None:
         recipe.training_mode = "lora" if str(peft).lower() == "lora" else "full"
     elif recipe.lora_alpha is not None or recipe.lora_rank is not None:
         recipe.training_mode = "lora"
@@ -285,6 +320,58 @@ def _flat(spec, num, *, shape: str) -> NormalizedRecipe:
         recipe.customer_percent = num(spec.get("customer_data_percent"), "customer_data_percent")
         recipe.nova_shares = {k: s for k, v in nova.items() if (s := num(v, f"nova_{k}_percent")) is not None}
         recipe.mix_form = "flat"
-    known = _FLAT_KNOWN | {k for k in spec if isinstance(k, str) and k.startswith("nova_") and k.endswith("_percent")}
+    known = _FLAT_KNOWN | set(_KEY_SIGNS) | {k for k in spec if isinstance(k, str) and k.startswith("nova_") and k.endswith("_percent")}
     recipe.unknown_fields = sorted(str(k) for k in spec if k not in known and k != "forge_monitor")
     return recipe
+
+
+def _flat_technique(spec: dict, job: dict, shape: str) -> tuple[str, str]:
+    """(technique, how it is known or why it is not) of flat hyperparameters."""
+    stated = spec.get("technique")
+    if stated is not None:
+        name = _TECHNIQUE_NAMES.get(str(stated).lower(), str(stated).lower())
+        if name in TECHNIQUES:
+            return name, f"stated: technique={stated}"
+        return "unknown", f"technique {stated!r} is not one of {', '.join(TECHNIQUES)}"
+    serverless = job.get("CustomizationTechnique")
+    if serverless:
+        name = _TECHNIQUE_NAMES.get(str(serverless).lower(), str(serverless).lower())
+        if name in TECHNIQUES:
+            return name, f"ServerlessJobConfig.CustomizationTechnique={serverless}"
+        return "unknown", f"ServerlessJobConfig.CustomizationTechnique {serverless!r} is not a known technique"
+    return _technique_from_keys(spec, shape)
+
+
+def _technique_from_keys(spec: dict, shape: str) -> tuple[str, str]:
+    """The technique every key agrees on. Keys that fit SFT and DPO (max_context_length) or SFT and CPT
+    (a mix without CPT-only categories) mean SFT: DPO hyperparameters always carry adam_beta and a CPT mix
+    names CPT categories. Keys that disagree, or fit only RFT and CPT (max_length alone), leave it unknown."""
+    signs = dict(_KEY_SIGNS, **(_FLAT_ONLY_SIGNS if shape == "flat" else {}))
+    seen: dict[frozenset, list[str]] = {}
+    for key in spec:
+        if not isinstance(key, str):
+            continue
+        if key.startswith("nova_") and key.endswith("_percent"):
+            category = key[len("nova_"):-len("_percent")]
+            sign = ({"sft", "cpt"} if category in _SHARED_CATEGORIES
+                    else {"cpt"} if category in _CPT_CATEGORIES else {"sft"})
+        elif key in signs:
+            sign = signs[key]
+        else:
+            continue
+        seen.setdefault(frozenset(sign), []).append(key)
+    if not seen:
+        return "unknown", "no key shows the technique"
+
+    def said(groups) -> str:
+        return "; ".join(f"{', '.join(keys[:2])}{f' and {len(keys) - 2} more' if len(keys) > 2 else ''} "
+                         f"({'/'.join(sorted(sign))})" for sign, keys in groups)
+
+    fits = frozenset.intersection(*seen)
+    if len(fits) == 1:
+        return next(iter(fits)), f"inferred from {said(seen.items())}"
+    if not fits:
+        return "unknown", f"the keys disagree: {said(seen.items())}"
+    if "sft" in fits and fits <= {"sft", "dpo", "cpt"}:
+        return "sft", f"inferred from {said(seen.items())}; no adam_beta (DPO) or CPT-only mix category"
+    return "unknown", f"the keys fit several techniques: {said(seen.items())}"
