@@ -266,3 +266,68 @@ def test_jsonl_key_first_seen_late_is_not_dropped(tmp_path):
     frame = _read(path).frame
     assert _value(frame, "val_loss", 451) == 0.42
     assert len(frame[frame.metric == "train_loss"]) == 500
+
+
+# Newer verl prints numpy scalars by their repr (numpy 2); torch scalars print as tensors.
+VERL_NUMPY_REPRS = (
+    "[2026-02-13 15:15:07,022] [INFO] \x1b[36m(TaskRunner pid=12647)\x1b[0m step:3 - actor/pg_loss:np.float64(-0.0044) - "
+    "actor/grad_norm:np.float32(0.37) - actor/lr:1e-05 - actor/pg_clipfrac:tensor(0.01, device='cuda:0') - "
+    "actor/ppo_kl:np.float64(nan) - training/global_step:np.int64(3) - response_length/mean:numpy.int64(412) - "
+    "critic/rewards/mean:0.83 - actor/entropy:1.2.3 - actor/mode:train\n"
+)
+
+
+def test_verl_numpy_and_tensor_reprs_are_read_and_an_unreadable_value_is_explained(tmp_path):
+    path = tmp_path / "verl.log"
+    path.write_text(VERL_NUMPY_REPRS)
+    run = _read(path)
+    frame = run.frame
+    assert _value(frame, "policy_loss", 3) == -0.0044
+    assert _value(frame, "grad_norm", 3) == pytest.approx(0.37)
+    assert _value(frame, "clip_fraction", 3) == 0.01
+    assert math.isnan(_value(frame, "approx_kl", 3))
+    assert _value(frame, "response_length", 3) == 412
+    assert _value(frame, "reward", 3) == 0.83
+    # A number-like value that cannot be read is counted and named, never dropped silently; a word
+    # (actor/mode:train) is not a number and passes quietly.
+    assert run.info.lines_skipped == 1
+    (skipped,) = run.info.skipped
+    assert skipped.line == 1 and "actor/entropy" in skipped.reason and "1.2.3" in skipped.reason
+    assert "actor/mode" not in skipped.reason
+
+
+def test_hf_console_numpy_and_tensor_reprs(tmp_path):
+    path = tmp_path / "stdout.log"
+    path.write_text("{'loss': np.float64(0.66), 'grad_norm': tensor(1.5, device='cuda:0'), 'epoch': np.float32(0.1)}\n"
+                    "{'loss': np.float64(nan), 'epoch': 0.2}\n")
+    run = _read(path)
+    assert _value(run.frame, "train_loss", 1) == 0.66 and _value(run.frame, "grad_norm", 1) == 1.5
+    assert math.isnan(_value(run.frame, "train_loss", 2))
+    assert run.info.lines_skipped == 0
+
+
+# A tqdm bar with the next logger record glued to the same physical line (real HyperPod SFT log).
+GLUED_RECORD = (
+    "[my-full-rank-sft-1] [2025-12-17 04:54:49,774] [INFO] Epoch 1: : 1it [00:04,  4.36s/it, v_num=d3c7, "
+    "reduced_train_loss=0.674, global_step=1.000, consumed_samples=128.0, train_step_timing in s=3.370, "
+    "batch_time=4.400, samples/sec=14.60]     2025-12-17 04:54:49,774 [INFO] - nlp_overrides.py:552 - "
+    "Time elapsed dumping optimizer_states: 3.2\n"
+)
+
+
+@pytest.mark.parametrize("content", [
+    GLUED_RECORD,
+    "[2025-12-15 22:39:23,107] [INFO] Training epoch 0, iteration 1/9 | lr: 1e-06 | global_step: 1 | "
+    "reduced_train_loss: 0.674 | consumed_samples: 128     2025-12-15 22:39:23,107 [INFO] - nlp_overrides.py:552 - "
+    "elapsed: 3.2\n",
+    "[2026-02-13 15:15:07,022] [INFO] (TaskRunner pid=1) step:1 - critic/rewards/mean:0.674 - "
+    "perf/throughput:38.8 - nlp_overrides.py:552 - elapsed: 3.2\n",
+], ids=["progress_bar", "pipe", "verl"])
+def test_only_the_metric_section_of_a_line_is_parsed(tmp_path, content):
+    path = tmp_path / "train.log"
+    path.write_text(content)
+    run = _read(path)
+    metrics = set(run.frame.metric.astype(str))
+    assert not {m for m in metrics if ".py" in m or "elapsed" in m.lower() or "Time" in m}, metrics
+    assert metrics & {"train_loss", "reward"}
+    assert run.info.lines_skipped == 0

@@ -6,7 +6,8 @@ the run average - kept in ``RunInfo.final_metrics``, never as a point of the los
 json accepts the ``Infinity`` / ``NaN`` literals HF writes for overflowed values.
 
 The console form is ``str(logs)`` printed between tqdm refreshes: ``{'loss': 0.66, 'epoch': 0.24}``
-(transformers 4.x floats) or ``{'loss': '0.6623', ...}`` (5.x strings). It has no step field, so
+(transformers 4.x floats) or ``{'loss': '0.6623', ...}`` (5.x strings), or numpy / torch scalars by
+their repr (``np.float64(0.66)``, ``tensor(0.66)``). It has no step field, so
 steps are the order of the logged dicts unless a dict carries ``step``.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..schema import RunInfo
 from ._tidy import empty_records, records_from_lists
+from ._values import unwrap
 
 _HEADER_KEYS = (
     "max_steps", "num_train_epochs", "train_batch_size", "logging_steps", "eval_steps",
@@ -140,7 +142,7 @@ def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: i
     seq = seq_start
     for match in _DICT.finditer(text):
         line = first_line + int(np.searchsorted(newlines, match.start()))
-        literal = _BARE_NONFINITE.sub(r"'\1'", match.group(0))
+        literal = _BARE_NONFINITE.sub(r"'\1'", unwrap(match.group(0)))
         try:
             row = ast.literal_eval(literal)
         except (ValueError, SyntaxError):
