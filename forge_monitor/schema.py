@@ -63,6 +63,7 @@ SOURCE_KEY_MAP: dict[str, str] = {
     "lr": "learning_rate",
     "actor/lr": "learning_rate",
     "train/learning_rate": "learning_rate",
+    "train/lr": "learning_rate",  # verl SFT, logged as ``train/lr(1e-3)`` (see UNIT_SUFFIX)
     # gradient norm
     "grad_norm": "grad_norm",
     "actor/grad_norm": "grad_norm",
@@ -133,13 +134,35 @@ _LOWER_MAP = {k.lower(): v for k, v in SOURCE_KEY_MAP.items()}
 _EVAL_KEY = re.compile(r"^(?:eval_|eval/|val_|val/|validation_)(.+)$")
 
 
+# Lightning's LearningRateMonitor: ``lr-AdamW`` (one param group) or ``lr-AdamW/pg1`` (the first).
+_LIGHTNING_LR = re.compile(r"^lr-[A-Za-z0-9_]+(?:/pg1)?$")
+# Lightning logs a metric with on_step and on_epoch as ``<name>_step`` and ``<name>_epoch``: the step
+# value is the training curve, the epoch mean is what a validation metric means.
+_LIGHTNING_SUFFIX = re.compile(r"^(.+)_(step|epoch)$")
+# A unit in the key: verl SFT logs ``train/lr(1e-3)``, the LR in units of 1e-3.
+UNIT_SUFFIX = re.compile(r"^(.+?)\s*\(\s*(1e-?\d+|0?\.0*1|1000*)\s*\)$")
+
+
 def canonical_name(key: str) -> str:
     """Map a source's metric key to its canonical name, or return the key unchanged.
 
     ``eval_accuracy`` -> ``eval:accuracy``; timing keys such as ``eval_runtime`` stay as they are.
     A canonical name is a fixed point: ``val_reward`` is the held-out reward, never ``eval:reward``.
     """
+    return canonical_key(key)[0]
+
+
+def canonical_key(key: str) -> tuple[str, float]:
+    """``(canonical name, scale)``: the source's value times ``scale`` is the metric's value (1.0
+    unless the key carries a unit, as ``train/lr(1e-3)`` does)."""
     key = key.strip()
+    unit = UNIT_SUFFIX.match(key)
+    if unit:
+        return _canonical(unit.group(1)), float(unit.group(2))
+    return _canonical(key), 1.0
+
+
+def _canonical(key: str) -> str:
     if key in CANONICAL_METRICS or key.startswith(EVAL_PREFIX):
         return key
     if key in SOURCE_KEY_MAP:
@@ -147,6 +170,15 @@ def canonical_name(key: str) -> str:
     lowered = key.lower()
     if lowered in _LOWER_MAP:
         return _LOWER_MAP[lowered]
+    if _LIGHTNING_LR.match(key):
+        return "learning_rate"
+    suffixed = _LIGHTNING_SUFFIX.match(key)
+    if suffixed:
+        base, kind = _canonical(suffixed.group(1)), suffixed.group(2)
+        if base in ("val_loss", "val_reward") or base.startswith(EVAL_PREFIX):
+            return base if kind == "epoch" else key  # a validation batch's value is not a point of the curve
+        if base in CANONICAL_METRICS and kind == "step":
+            return base
     match = _EVAL_KEY.match(key)
     if match and match.group(1) not in _EVAL_TIMING:
         return EVAL_PREFIX + match.group(1)

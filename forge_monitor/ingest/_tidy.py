@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from ..schema import Restart, RunInfo, canonical_name, validate_frame
+from ..schema import Restart, RunInfo, canonical_key, validate_frame
 
 RECORD_SCHEMA = {
     "seq": pl.Int64,
@@ -48,9 +48,15 @@ def records_from_lists(seq, line, step, metric, value, wall_time=None) -> pl.Dat
 
 
 def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
-    """Replace source keys by canonical names (one dictionary lookup per distinct key)."""
+    """Replace source keys by canonical names (one dictionary lookup per distinct key), and scale
+    the values of keys that carry a unit (``train/lr(1e-3)``)."""
     keys = records["metric"].unique().to_list()
-    mapping = {k: canonical_name(k) for k in keys if canonical_name(k) != k}
+    canonical = {k: canonical_key(k) for k in keys}
+    mapping = {k: name for k, (name, _) in canonical.items() if name != k}
+    scales = {k: scale for k, (_, scale) in canonical.items() if scale != 1.0}
+    if scales:
+        factor = pl.col("metric").replace_strict(scales, default=1.0, return_dtype=pl.Float64)
+        records = records.with_columns(pl.col("value") * factor)
     if not mapping:
         return records
     return records.with_columns(pl.col("metric").replace(mapping))

@@ -41,12 +41,23 @@ _CONSOLE = re.compile(r"\{'(?:loss|eval_loss|reward|learning_rate|train_runtime|
 _CSV_STEP = re.compile(r"(?:^|,)\s*(?:step|global_step|step_number|iteration|iter|current_steps)\s*(?:,|$)")
 
 
+# What a file checked out without ``git lfs pull`` holds instead of its data (any name, any format).
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+LFS_MESSAGE = "a Git LFS pointer, not the data (fetch the file with `git lfs pull`)"
+
+
+def is_lfs_pointer(head: bytes) -> bool:
+    return head.startswith(LFS_POINTER)
+
+
 def is_tensorboard_name(path: Path) -> bool:
     return "tfevents" in path.name
 
 
 def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
     """Name the format of a file from its first bytes. Raises FormatError with the reason."""
+    if is_lfs_pointer(head):
+        raise FormatError(LFS_MESSAGE)
     if is_tensorboard_name(path):
         return "tensorboard"
     if not head:

@@ -24,7 +24,7 @@ import pandas as pd
 from ..recipes import find_adjacent_recipe, summarize_recipe
 from ..schema import RunInfo
 from . import nova
-from .detect import SNIFF_BYTES, FormatError, is_tensorboard_name, sniff
+from .detect import LFS_MESSAGE, LFS_POINTER, SNIFF_BYTES, FormatError, is_lfs_pointer, is_tensorboard_name, sniff
 from .metric_definitions import MetricDefinitions
 from .reader import LiveRun
 
@@ -64,9 +64,9 @@ class LoadResult:
     errors: list[FileProblem] = field(default_factory=list)  # paths named by the user that failed
 
 
-def _head(path: Path) -> bytes:
+def _head(path: Path, limit: int = SNIFF_BYTES) -> bytes:
     with open(path, "rb") as handle:
-        return handle.read(SNIFF_BYTES)
+        return handle.read(limit)
 
 
 def _walk(root: Path):
@@ -97,6 +97,14 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tu
     others: list[Path] = []
     for path in files:
         if is_tensorboard_name(path):
+            try:
+                pointer = is_lfs_pointer(_head(path, len(LFS_POINTER)))
+            except OSError as err:
+                problems.append(FileProblem(path.relative_to(root).as_posix(), err.strerror or str(err)))
+                continue
+            if pointer:
+                problems.append(FileProblem(path.relative_to(root).as_posix(), LFS_MESSAGE))
+                continue
             tb_dirs.setdefault(path.parent, []).append(path)
         elif path.name == "trainer_state.json":
             match = _CHECKPOINT.match(path.parent.name)
@@ -130,7 +138,7 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tu
         try:
             sniff(path, _head(path), has_definitions=definitions is not None)
         except (FormatError, OSError) as err:
-            problems.append(FileProblem(rel(path), str(err) if isinstance(err, FormatError) else err.strerror))
+            problems.append(FileProblem(path.relative_to(root).as_posix(), str(err) if isinstance(err, FormatError) else err.strerror))
             continue
         specs.append(RunSpec(rel(path), [[path]], path))
     specs.sort(key=lambda s: s.run_id)
@@ -224,7 +232,7 @@ def load_paths(paths, *, definitions: MetricDefinitions | None = None) -> LoadRe
                 try:
                     result.runs.append(open_run(spec, definitions=definitions))
                 except FormatError as err:
-                    result.problems.append(FileProblem(f"{raw.rstrip('/')}/{spec.run_id}", str(err)))
+                    result.problems.append(FileProblem(f"{raw.rstrip('/')}/{spec.primary.relative_to(path).as_posix()}", str(err)))
         else:
             spec = RunSpec(path.as_posix(), [[path]], path)
             try:

@@ -30,6 +30,7 @@ _HEADER_KEYS = (
 )
 _SUMMARY_MARKERS = ("train_runtime", "train_samples_per_second", "train_steps_per_second")
 _NOT_METRICS = {"step", "global_step", "total_flos"}
+_RESULT_PREFIXES = ("predict_", "test_")
 
 
 def _as_float(value) -> float | None:
@@ -117,6 +118,13 @@ def parse_trainer_state(data: bytes, info: RunInfo):
             continue
         step = row.get("step")
         if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
+            results = sorted({k.split("_", 1)[0] for k in row if k.startswith(_RESULT_PREFIXES)})
+            if results and all(k.startswith(_RESULT_PREFIXES) or k == "epoch" for k in row):
+                # trainer.predict() / evaluate on a test set after training: results, not a point of a curve.
+                info.final_metrics.update({k: v for k, v in row.items() if _as_float(v) is not None})
+                info.skip(where, f"log_history[{index}] holds {'/'.join(results)}_* results with no step: "
+                                 "kept as final metrics, not drawn", json.dumps(row)[:120])
+                continue
             info.skip(where, f"log_history[{index}] has no numeric step", json.dumps(row)[:120])
             continue
         if any(marker in row for marker in _SUMMARY_MARKERS):

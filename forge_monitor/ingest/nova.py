@@ -32,7 +32,7 @@ _ANSI = r"(?:\x1b|\\033|\\x1b|\\u001b)\[[0-9;]*m"
 _STEP = r"global_step[=:]\s*([^\s,|\]]+)|(?:^|[\s)\]])step:\s*(\d+)"
 _NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Infinity)"
 _SEPARATORS = r" \| | - |, |\[|\]"
-_KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\- ]*$"
+_KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\-() ]*$"  # parentheses: a unit, as in verl SFT's ``train/lr(1e-3)``
 _TIMESTAMP = r"\[(?P<second>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](?P<ms>\d{3})\]"
 _PREFIX_EPOCH = r"(?:Training epoch |Epoch )(\d+)[,:]"
 _HYPERPOD_PREFIX = r"^\[[A-Za-z0-9][A-Za-z0-9._-]*\] \[\d{4}-"

@@ -23,7 +23,7 @@ from ..schema import RunInfo, empty_frame
 from . import hf, nova, tabular, tensorboard
 from ._bytes import count_byte
 from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
-from .detect import FORMAT_KIND, SNIFF_BYTES, FormatError, sniff
+from .detect import FORMAT_KIND, LFS_POINTER, SNIFF_BYTES, FormatError, sniff
 from .metric_definitions import MetricDefinitions, parse_with_definitions
 
 _HEAD_CHECK = 4096  # bytes compared to notice a file rewritten in place
@@ -129,7 +129,8 @@ def read_increment(
         if reset:
             cursor = None
     if cursor is None:
-        head = _read_from(path, 0, SNIFF_BYTES) if not path.name.startswith("events.out") else b""
+        # Event files are binary: their first bytes only say whether they are a Git LFS pointer.
+        head = _read_from(path, 0, SNIFF_BYTES if not path.name.startswith("events.out") else len(LFS_POINTER))
         fmt = sniff(path, head, has_definitions=definitions is not None)
         cursor = FileCursor(str(path), fmt, device=st.st_dev, inode=st.st_ino)
     else:

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow.json as pyarrow_json
 
-from ..schema import RunInfo, canonical_name
+from ..schema import RunInfo, canonical_key
 from ._bytes import count_byte
 from ._tidy import RECORD_SCHEMA, empty_records
 
@@ -82,10 +82,14 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
     for name, dtype in table.schema.items():
         if name in skip:
             continue
+        canonical, scale = canonical_key(name)
         if dtype.is_numeric() or dtype == pl.Null:
-            renamed[canonical_name(name)] = pl.col(name).cast(pl.Float64)
+            value = pl.col(name).cast(pl.Float64)
         elif dtype == pl.Utf8:
-            renamed[canonical_name(name)] = pl.col(name).cast(pl.Float64, strict=False)
+            value = pl.col(name).cast(pl.Float64, strict=False)
+        else:
+            continue
+        renamed[canonical] = value if scale == 1.0 else value * scale
     if not renamed:
         return empty_records()
     # Rows are in file order, so a row's line gives it a record number (unique, increasing).
