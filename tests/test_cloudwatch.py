@@ -428,3 +428,27 @@ def test_dashboard_shows_a_cloudwatch_job(aws):
     assert any("missing-job" in e.value and "check the job name" in e.value for e in at2.sidebar.error)
     at2.switch_page("pages/detectors.py").run()
     assert not at2.exception and at2.title[0].value == "Detector reference"  # the rest keeps working
+
+
+def test_serverless_job_config_names_the_technique_for_the_recipe_checks():
+    """moto's DescribeTrainingJob has no ServerlessJobConfig: a Stubber gives the real shape."""
+    sagemaker, stub = stubbed("sagemaker")
+    created = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    stub.add_response("describe_training_job", {
+        "TrainingJobName": "serverless-sft", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:111122223333:training-job/serverless-sft",
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"}, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training",
+        "StoppingCondition": {}, "CreationTime": created,
+        "HyperParameters": {"learning_rate": "5e-5", "max_steps": "312", "warmup_steps": "47"},
+        "ServerlessJobConfig": {"BaseModelArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/x", "JobType": "FineTuning",
+                                "CustomizationTechnique": "SFT", "Peft": "LORA"},
+    }, {"TrainingJobName": "serverless-sft"})
+    run = CloudWatchRun.__new__(CloudWatchRun)
+    CloudWatchRun.__init__(run, CloudWatchSource("serverless-sft"), {"logs": None, "cloudwatch": None, "sagemaker": sagemaker})
+    with stub:
+        description = run.describe()
+    assert run.info.technique == "sft" and run.info.training_mode == "lora"
+    assert description["recipe"]["ServerlessJobConfig"]["CustomizationTechnique"] == "SFT"
+    from forge_monitor.recipes import lint
+
+    rules = {f.rule for f in lint(description["recipe"])[0]}
+    assert "technique_unknown" not in rules  # the technique came from ServerlessJobConfig

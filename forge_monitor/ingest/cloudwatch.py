@@ -415,8 +415,11 @@ class CloudWatchRun:
         from ..recipes import summarize_recipe
 
         hyper = job.get("HyperParameters") or {}
+        # Serverless jobs name their technique (SFT, DPO, RLVR) and LoRA in ServerlessJobConfig, not
+        # in the hyperparameters: the recipe checks need both.
+        recipe = {**hyper, "ServerlessJobConfig": job["ServerlessJobConfig"]} if job.get("ServerlessJobConfig") else hyper
         if hyper:
-            summary = summarize_recipe(hyper)
+            summary = summarize_recipe(recipe)
             self.info.hyperparameters.update(summary["hyperparameters"])
             if summary["technique"] not in ("unknown", None):
                 self.info.technique = summary["technique"]
@@ -425,7 +428,7 @@ class CloudWatchRun:
             self.info.final_metrics[item["MetricName"]] = item["Value"]
         self.description = {
             "status": job.get("TrainingJobStatus"), "secondary_status": job.get("SecondaryStatus"),
-            "hyperparameters": hyper, "metric_definitions": (job.get("AlgorithmSpecification") or {}).get("MetricDefinitions", []),
+            "hyperparameters": hyper, "recipe": recipe, "metric_definitions": (job.get("AlgorithmSpecification") or {}).get("MetricDefinitions", []),
             "start": job.get("TrainingStartTime"), "end": job.get("TrainingEndTime"),
             "final_metrics": {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", []) or []},
         }
