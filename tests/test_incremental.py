@@ -266,3 +266,92 @@ def test_jsonl_growing_while_read_in_place_never_tears(tmp_path, monkeypatch):
         assert steps == list(range(1, len(steps) + 1))  # never a gap, never a torn line
         assert increment.cursor.line == len(steps) + 1 and info.lines_read == len(steps)
     thread.join(timeout=30)
+
+
+# --- the last line without a newline (audit H3) and log rotation while followed (audit M4) ---------
+
+_NO_NEWLINE = {
+    "nova_pipe": _pipe(1, 0.9) + _pipe(2, float("nan")).rstrip("\n"),
+    "jsonl": '{"step": 1, "loss": 0.9}\n{"step": 2, "loss": NaN}',
+    "csv": "step,loss\n1,0.9\n2,nan",
+}
+
+
+@pytest.mark.parametrize("fmt", list(_NO_NEWLINE))
+def test_scan_reads_a_last_line_without_newline_and_flags_its_nan(tmp_path, fmt):
+    import subprocess
+    import sys
+
+    path = tmp_path / ("train.log" if fmt == "nova_pipe" else f"metrics.{fmt}")
+    path.write_text(_NO_NEWLINE[fmt])
+    before = path.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "scan", str(path), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    out = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr
+    (run,) = out["runs"]
+    assert run["steps"] == {"first": 1, "last": 2, "count": 2} and run["lines_read"] == _NO_NEWLINE[fmt].count("\n") + 1
+    assert [(a["detector"], a["step"]) for a in out["alerts"] if a["severity"] == "critical"] == [("nonfinite", 2)]
+    assert path.read_bytes() == before
+
+
+def test_followed_live_an_unterminated_line_waits_for_quiet_then_is_shown_not_kept(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 1.0) + "Training epoch 0, iteration 2/100 | global_step: 2 | reduced_train_loss: 0.4")
+    live = _live(path)
+    live.info.live = True
+    live.refresh()
+    assert _loss(live) == {1: 1.0}  # just written: a writer may be mid-flush
+    quiet = path.stat().st_mtime - 10
+    os.utime(path, (quiet, quiet))
+    live.refresh()
+    assert _loss(live) == {1: 1.0, 2: 0.4}  # quiet for a while: shown as it stands
+    assert live.info.lines_read == 1  # ... but not consumed
+    with open(path, "a") as handle:
+        handle.write("5\n" + _pipe(3, 0.3))  # the writer finishes the line: 0.45, not 0.4
+    live.refresh()
+    assert _loss(live) == {1: 1.0, 2: 0.45, 3: 0.3}
+    assert live.info.lines_read == 3 and live.info.lines_skipped == 0 and not live.info.restarts
+
+
+def test_log_rotation_while_followed_keeps_the_history(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(_pipe(s, 1.0) for s in range(1, 101)))
+    live = _live(path)
+    live.refresh()
+    live.info.live = True
+    path.rename(tmp_path / "train.log.1")  # logrotate: the file is moved away ...
+    messages = live.refresh()  # ... no traceback, a note, and the steps stay
+    assert any("train.log" in m and "retrying" in m for m in messages)
+    assert len(_loss(live)) == 100
+    assert live.refresh() == []  # said once
+    path.write_text("".join(_pipe(s, 0.5) for s in range(101, 111)))  # ... and a new file continues it
+    live.refresh()
+    loss = _loss(live)
+    assert sorted(loss) == list(range(1, 111)) and loss[100] == 1.0 and loss[110] == 0.5
+    assert not live.info.restarts
+
+
+def test_a_replacing_file_that_starts_over_is_a_restart(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(_pipe(s, 1.0) for s in range(1, 101)))
+    live = _live(path)
+    live.refresh()
+    live.info.live = True
+    path.rename(tmp_path / "old.log")
+    path.write_text("".join(_pipe(s, 0.5) for s in range(1, 11)))
+    live.refresh()
+    assert _loss(live) == {s: 0.5 for s in range(1, 11)}  # the newest segment wins, as for any restart
+    assert [(r.from_step, r.to_step) for r in live.info.restarts] == [(100, 1)]
+
+
+def test_a_missing_file_on_a_one_shot_read_is_still_an_error(tmp_path):
+    from forge_monitor.ingest import FormatError
+
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 1.0))
+    live = _live(path)
+    live.refresh()
+    path.unlink()
+    with pytest.raises(FormatError):
+        live.refresh()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-from ..schema import RunInfo, empty_frame
+from ..schema import Restart, RunInfo, empty_frame
 from . import hf, nova, tabular, tensorboard
 from ._bytes import count_byte
 from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
@@ -31,6 +31,9 @@ _BYTES_PARSERS = {"jsonl", "llamafactory_jsonl"}  # handed raw bytes: no decode 
 # A first read of a JSONL file this large is parsed in place rather than copied into memory first
 # (tabular.parse_jsonl_file); below it the copy costs less than a few milliseconds.
 MAP_JSONL_BYTES = 16 << 20
+# Followed live, an unterminated last line is read once the file has been quiet this long (a writer
+# mid-flush finishes its line well within it); a one-shot read takes it at once.
+TAIL_IDLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Increment:
     reset: bool = False  # earlier data from this file is void (truncated / replaced / rewritten)
     message: str | None = None
     restart_from: int | None = None  # a restart went back to this step: older rows >= it are stale
+    # The last line when it has no newline yet, read as it stands (canonical records). The cursor
+    # stays before it, so a later read takes it again, whole; until then it is shown, not kept.
+    tail: pl.DataFrame | None = None
 
 
 def _stat(path: Path) -> os.stat_result:
@@ -110,11 +116,17 @@ def read_increment(
     *,
     definitions: MetricDefinitions | None = None,
     last_step: int | None = None,
+    tail_idle: float | None = 0.0,
 ) -> Increment:
     """Read what ``path`` gained since ``cursor`` (everything when ``cursor`` is None).
 
     ``last_step`` seeds restart detection for the first read of a file that continues a stream
     (TensorBoard writes a new event file per session). Raises FormatError for unusable files.
+
+    A last line without a newline is read as it stands (``Increment.tail``) once the file has not
+    changed for ``tail_idle`` seconds (0: at once, as a one-shot ``scan`` does; None: never): the
+    last line of a crashed run is the one that matters most. Until a newline arrives it is not
+    consumed, so a writer that was only mid-flush is read again whole.
     """
     path = Path(path)
     st = _stat(path)
@@ -165,7 +177,11 @@ def read_increment(
         chunk = data[:used]
         consumed_lines = count_byte(chunk, ord("\n"))
         records = parse_lines(cursor.format, chunk, info, cursor, carry, definitions, consumed_lines) if used else empty_records()
-    info.lines_read += consumed_lines  # counted once here, for every line format (records formats count their own)
+    # Counted once here, for every line format (records formats count their own); a last line that a
+    # one-shot read already counted while it had no newline is not counted again when it gets one.
+    counted_tail = carry.pop("_tail_counted_at", None)
+    info.lines_read += consumed_lines - (1 if consumed_lines and counted_tail == cursor.offset else 0)
+
     head = cursor.head
     if len(head) < _HEAD_CHECK and used:
         head = _read_from(path, 0, min(_HEAD_CHECK, cursor.offset + used))
@@ -181,7 +197,37 @@ def read_increment(
     )
     order = {"first_step": carry.pop("_first_step", None), "never_regress": carry.pop("_steps_never_regress", False)}
     new_cursor = replace(new_cursor, carry=carry)
-    return _finish(records, info, new_cursor, reset=reset, message=message, last_step=last_step, **order)
+    tail = None
+    if kind == "lines" and tail_idle is not None and time.time() - st.st_mtime >= tail_idle:
+        rest = data[used:] if whole is None else _read_from(path, cursor.offset + used)
+        if rest.strip():
+            one_shot = tail_idle == 0.0
+            tail = _parse_tail(rest, new_cursor, info, definitions, count=one_shot and counted_tail != new_cursor.offset)
+            if one_shot:
+                new_cursor.carry["_tail_counted_at"] = new_cursor.offset
+    elif counted_tail is not None and counted_tail == new_cursor.offset:
+        new_cursor.carry["_tail_counted_at"] = counted_tail
+    increment = _finish(records, info, new_cursor, reset=reset, message=message, last_step=last_step, **order)
+    increment.tail = tail
+    return increment
+
+
+def _parse_tail(rest: bytes, cursor: FileCursor, info: RunInfo, definitions, *, count: bool) -> pl.DataFrame | None:
+    """The unterminated last line, parsed on scratch state: it is read again when it is complete,
+    so it moves neither the cursor nor the parser's state. A one-shot read (``count``) counts it
+    as read, and a reason to skip it, once."""
+    scratch = replace(info, skipped=[], warnings=[], restarts=[], lines_skipped=0)
+    records = parse_lines(cursor.format, rest + b"\n", scratch, cursor, dict(cursor.carry), definitions, 1)
+    if count:
+        info.lines_read += 1
+        for skipped in scratch.skipped:
+            info.skip(skipped.line, skipped.reason, skipped.text)
+    if records.height == 0:
+        return None
+    records = canonicalise(records)
+    if cursor.last_step is not None:
+        records = records.filter(pl.col("step") >= cursor.last_step)  # a torn step number is no restart
+    return records if records.height else None
 
 
 def _finish(records, info, cursor, *, reset, message, last_step, first_step=None, never_regress=False) -> Increment:
@@ -208,9 +254,11 @@ class LiveRun:
         self.definitions = definitions
         self._cursors: dict[Path, FileCursor | None] = {p: None for s in self.streams for p in s}
         self._chunks: list[list[pd.DataFrame]] = [[] for _ in self.streams]
+        self._tails: dict[Path, pd.DataFrame] = {}  # each file's unterminated last line, as it stands
         self._frame: pd.DataFrame | None = None
         self.last_new_data: float | None = None  # time.time() of the last refresh that added rows
         self.formats: dict[Path, str] = {}
+        self._missing: set[str] = set()  # notes already given about files missing while followed
         self._last_steps: dict[int, int] = {}  # for add_records
 
     def refresh(self) -> list[str]:
@@ -229,10 +277,23 @@ class LiveRun:
         last_step, added = None, 0
         for path in stream:
             cursor = self._cursors[path]
-            increment = read_increment(
-                path, cursor, self.info, definitions=self.definitions,
-                last_step=last_step if cursor is None else None,
-            )
+            try:
+                increment = read_increment(
+                    path, cursor, self.info, definitions=self.definitions,
+                    last_step=last_step if cursor is None else None,
+                    tail_idle=TAIL_IDLE_SECONDS if self.info.live else 0.0,
+                )
+            except FormatError as err:
+                if cursor is None or not self.info.live:
+                    raise
+                # Followed live, a file can vanish for a moment (log rotation): keep what was read, retry.
+                note = f"{path.name}: {err} (rotated?); keeping the steps read so far and retrying"
+                if note not in self._missing:
+                    self._missing.add(note)
+                    messages.append(note)
+                continue
+            self._missing = {m for m in self._missing if not m.startswith(f"{path.name}:")}
+            replaced = cursor is not None and (increment.cursor.device, increment.cursor.inode) != (cursor.device, cursor.inode)
             self._cursors[path] = increment.cursor
             self.formats[path] = increment.cursor.format
             if increment.cursor.last_step is not None:
@@ -240,16 +301,44 @@ class LiveRun:
             if increment.message:
                 messages.append(increment.message)
                 self.info.warnings.append(increment.message)
-            if increment.reset:
+            if increment.reset and replaced and len(stream) == 1 and increment.cursor.format == cursor.format:
+                # A new file at the same path (logrotate, a resumed job): the steps read before stay;
+                # the new file continues them, and a step going back is a restart as usual.
+                increment = self._continue(increment, cursor.last_step)
+            elif increment.reset:
                 self._frame = None
                 self._chunks[index] = []
+                self._tails.pop(path, None)
                 if len(stream) > 1:
                     # Simplest correct answer to one rewritten file of several: read them all again.
                     for other in stream:
                         self._cursors[other] = None
                     return 1 + self._refresh_stream(index, messages)
             added += self._merge(index, increment)
+            added += self._set_tail(path, increment.tail)
         return added
+
+    def _continue(self, increment: Increment, previous_last: int | None) -> Increment:
+        """A replaced file's first read, checked for a restart against the steps read before it."""
+        if previous_last is None or increment.records.height == 0:
+            return increment
+        first = int(increment.records["step"][0])
+        if first >= previous_last:
+            return increment
+        self.info.restarts.append(Restart(1, previous_last, first))
+        increment.restart_from = first if increment.restart_from is None else min(first, increment.restart_from)
+        return increment
+
+    def _set_tail(self, path: Path, tail: pl.DataFrame | None) -> int:
+        """Show the unterminated last line as it stands now (replacing what it showed before)."""
+        old = self._tails.pop(path, None)
+        if tail is None or tail.height == 0:
+            if old is not None:
+                self._frame = None
+            return 0
+        self._tails[path] = to_tidy(tail, self.info.run_id)
+        self._frame = None
+        return len(self._tails[path])
 
     def _merge(self, index: int, increment: Increment) -> int:
         """Add an increment to a stream: a restart drops stale rows, a repeated step keeps the last."""
@@ -289,7 +378,7 @@ class LiveRun:
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            parts = [c for chunks in self._chunks for c in chunks if len(c)]
+            parts = [c for chunks in self._chunks for c in chunks if len(c)] + [t for t in self._tails.values() if len(t)]
             if not parts:
                 self._frame = empty_frame()
             elif len(parts) == 1:
