@@ -452,3 +452,22 @@ def test_serverless_job_config_names_the_technique_for_the_recipe_checks():
 
     rules = {f.rule for f in lint(description["recipe"])[0]}
     assert "technique_unknown" not in rules  # the technique came from ServerlessJobConfig
+
+
+def test_hyperpod_job_name_is_matched_exactly_not_as_a_substring(aws):
+    """Audit H6: job rft-1 must not read rft-10's lines (the filter term matches both)."""
+    group = "/aws/sagemaker/Clusters/mycluster/abc123"
+    line = "[{job}] [2026-03-01 21:00:00,000] [INFO] Training epoch 0, iteration {s}/300 | global_step: {s} | reduced_train_loss: {v}"
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/node-1",
+              [line.format(job="rft-1", s=s, v=round(1.0 / s, 6)) for s in range(1, 101)], start_ms=NOW_MS)
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/node-2",
+              [line.format(job="rft-10", s=s, v=100.0) for s in range(1, 301)], start_ms=NOW_MS + 50)
+    clients = {k: aws[k] for k in aws}
+    run = open_cloudwatch(CloudWatchSource("rft-1", platform="hyperpod", cluster="mycluster"), clients)
+    loss = run.frame[run.frame.metric == "train_loss"].set_index("step").value
+    assert list(loss.index) == list(range(1, 101)) and (loss < 100).all()
+    assert run.info.lines_read == 100
+    other = open_cloudwatch(CloudWatchSource("rft-10", platform="hyperpod", cluster="mycluster"), clients)
+    assert len(other.frame[other.frame.metric == "train_loss"]) == 300
+    prefix = open_cloudwatch(CloudWatchSource("rft", platform="hyperpod", cluster="mycluster"), clients)
+    assert prefix.frame.empty  # a prefix of two job names is neither job

@@ -287,6 +287,9 @@ class CloudWatchRun:
         """The job's new lines of all nodes merged by time, as one stream: a HyperPod job resumed
         after a node was replaced may go on in another node's stream, so nodes are not told apart."""
         group = self._hyperpod_group()
+        # The filter finds the job's term anywhere (``rft-1`` also in ``rft-10``'s lines); a line is the
+        # job's only when it starts with the job's own prefix, ``[rft-1] [2025-12-17 04:54:49,774]``.
+        self._job_prefix = re.compile(r"\s*\[" + re.escape(self.source.job) + r"\] ")
         kwargs = {"logGroupName": group, "logStreamNamePrefix": HYPERPOD_STREAMS, "filterPattern": f'"{self.source.job}"'}
         if self._last_time is not None:
             kwargs["startTime"] = self._last_time  # inclusive: the event ids below drop what was seen
@@ -296,7 +299,7 @@ class CloudWatchRun:
         while True:
             page = self._api("logs:FilterLogEvents", self.clients["logs"].filter_log_events, **kwargs)
             for event in page.get("events", []):
-                if event.get("eventId") in self._seen_ids or self.source.job not in event["message"]:
+                if event.get("eventId") in self._seen_ids or not self._job_prefix.match(event["message"]):
                     continue
                 self._seen_ids.add(event.get("eventId"))
                 events.append((event["timestamp"], event.get("logStreamName", ""), event["message"]))
