@@ -331,3 +331,45 @@ def test_only_the_metric_section_of_a_line_is_parsed(tmp_path, content):
     assert not {m for m in metrics if ".py" in m or "elapsed" in m.lower() or "Time" in m}, metrics
     assert metrics & {"train_loss", "reward"}
     assert run.info.lines_skipped == 0
+
+
+def _tb_file(folder, n=200):
+    from tensorboardX import SummaryWriter
+
+    with SummaryWriter(str(folder)) as writer:
+        for i in range(1, n + 1):
+            writer.add_scalar("train/loss", 1.0 / i, i)
+    (path,) = folder.glob("events.out.tfevents.*")
+    return path
+
+
+def test_corrupt_tensorboard_record_is_reported_with_what_was_lost(tmp_path):
+    """Audit M3: a damaged length field used to end the read silently (steps 99-200 gone, no word)."""
+    path = _tb_file(tmp_path / "run")
+    data = bytearray(path.read_bytes())
+    pos = 0
+    for _ in range(99):  # the file-version record, then 98 scalars
+        pos += 12 + struct.unpack_from("<Q", data, pos)[0] + 4
+    struct.pack_into("<Q", data, pos, struct.unpack_from("<Q", data, pos)[0] + 3)
+    path.write_bytes(bytes(data))
+    run = _read(tmp_path / "run")
+    assert run.frame.step.max() == 98
+    (note,) = [w for w in run.info.warnings if "corrupt event record" in w]
+    assert f"at byte {pos}" in note and f"{len(data) - pos:,} bytes unread" in note
+
+
+def test_random_bytes_named_like_an_event_file_are_no_run(tmp_path):
+    path = tmp_path / "events.out.tfevents.1700000000.host"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
+    result = load_paths([str(path)])
+    assert not result.runs and "not a TensorBoard event file" in result.errors[0].reason
+
+
+def test_an_event_file_still_being_written_is_not_corrupt(tmp_path):
+    path = _tb_file(tmp_path / "run", n=50)
+    data = path.read_bytes()
+    cut = tmp_path / "live" / path.name
+    cut.parent.mkdir()
+    cut.write_bytes(data[:-7])  # the last record half written
+    run = _read(cut.parent)
+    assert run.frame.step.max() == 49 and not [w for w in run.info.warnings if "corrupt" in w]

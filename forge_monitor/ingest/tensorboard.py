@@ -18,6 +18,7 @@ import struct
 import numpy as np
 
 from ..schema import RunInfo
+from .detect import FormatError
 from ._tidy import empty_records, records_from_lists
 
 _FLOAT_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16}  # DT_FLOAT, DT_DOUBLE, DT_HALF
@@ -55,8 +56,22 @@ def tag_to_key(tag: str) -> str:
     return tag
 
 
+def _length_is_intact(data: bytes, pos: int) -> bool:
+    """The record header's length against its masked CRC-32C (TFRecord framing). Checked only where
+    the framing is in doubt: a record that does not decode, or one that runs past the end."""
+    from tensorboardX.record_writer import masked_crc32c
+
+    (stored,) = struct.unpack_from("<I", data, pos + 8)
+    return masked_crc32c(data[pos:pos + 8]) == stored
+
+
 def parse_events(data: bytes, info: RunInfo, *, offset: int = 0, seq_start: int = 0) -> tuple[object, int]:
-    """Decode complete records of ``data`` (the bytes from ``offset`` on). Returns (records, bytes used)."""
+    """Decode complete records of ``data`` (the bytes from ``offset`` on). Returns (records, bytes used).
+
+    A record whose length fails its checksum is corruption, not a record still being written: the
+    rest of the file cannot be framed, so it is reported ("corrupt record at byte N; M bytes unread")
+    and consumed; a file whose very first record is corrupt is not an event file (FormatError).
+    """
     from tensorboardX.proto import event_pb2  # lazily: importing forge_monitor stays light
 
     seq, line, step, metric, value, wall = [], [], [], [], [], []
@@ -67,12 +82,18 @@ def parse_events(data: bytes, info: RunInfo, *, offset: int = 0, seq_start: int 
         (length,) = struct.unpack_from("<Q", data, pos)
         start = pos + 12
         end = start + length + 4
-        if end > size:
-            break  # the writer has not finished this record yet
+        if end > size or length > size:
+            if not _length_is_intact(data, pos):
+                pos = _corrupt(info, offset, pos, size)
+            break  # else the writer has not finished this record yet
         record_no += 1
         try:
             event = event_pb2.Event.FromString(data[start:start + length])
-        except Exception:  # a damaged record: skip it, keep the framing
+        except Exception:  # a damaged record: skip it, keep the framing if its length is sound
+            if not _length_is_intact(data, pos):
+                record_no -= 1
+                pos = _corrupt(info, offset, pos, size)
+                break
             info.skip(record_no, f"event record at byte {offset + pos} does not decode")
             pos = end
             continue
@@ -93,3 +114,13 @@ def parse_events(data: bytes, info: RunInfo, *, offset: int = 0, seq_start: int 
     if not seq:
         return empty_records(), pos
     return records_from_lists(seq, line, step, metric, value, wall), pos
+
+
+def _corrupt(info: RunInfo, offset: int, pos: int, size: int) -> int:
+    """Say where the framing broke and how much is lost; the bytes are consumed (not re-read)."""
+    if offset + pos == 0:
+        raise FormatError("not a TensorBoard event file: the first record's length fails its checksum")
+    note = f"corrupt event record at byte {offset + pos}: its length fails its checksum; {size - pos:,} bytes unread"
+    if note not in info.warnings:
+        info.warnings.append(note)
+    return size
