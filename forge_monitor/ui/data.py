@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +15,8 @@ import streamlit as st
 
 from ..alerts import Severity
 from ..detectors import run_checks
-from ..ingest import load_paths
+from ..ingest import FileProblem, FormatError, find_runs, open_run
+from ..ingest.discover import SKIP_DIRS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_LOGS = PROJECT_ROOT / "sample_logs"
@@ -68,24 +73,126 @@ def check_folder(raw: str) -> tuple[Path | None, str | None]:
     return folder, None
 
 
-def folder_key(folder: Path) -> tuple:
-    """Changes whenever a file under the folder changes, so the cache reloads."""
-    try:
-        stats = [(p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()]
-    except OSError:
-        return (0,)
-    return (len(stats), max(stats, default=(0, 0)), sum(s for _, s in stats))
+# A file's (size, mtime_ns, resolved path if it is a symlink else None): what a run's data depends on.
+Stat = tuple[int, int, str | None]
+_SIDE_FILES = (".yaml", ".yml")  # read beside every log (recipes), with eval_results.json
 
 
-@st.cache_resource(show_spinner="Reading runs…", max_entries=16)
-def load_folder(folder: str, _key: tuple) -> Loaded:
-    result = load_paths([folder])
-    reports = {run.info.run_id: run_checks(run.frame, run.info) for run in result.runs}
-    return Loaded(result.runs, reports, result.errors, result.problems)
+def scan_folder(folder: Path) -> dict[str, Stat]:
+    """Every file under ``folder`` (absolute path -> Stat), one stat call each.
+
+    Directories the run search skips are skipped here too; symlinked directories are not entered
+    (the run search does not enter them either).
+    """
+    listing: dict[str, Stat] = {}
+    for directory, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")]
+        for name in files:
+            path = os.path.join(directory, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # a dangling link or a file deleted meanwhile: the run search reports it
+                listing[path] = (-1, -1, None)
+                continue
+            listing[path] = (stat.st_size, stat.st_mtime_ns, os.path.realpath(path) if os.path.islink(path) else None)
+    return listing
+
+
+def listing_key(listing: dict[str, Stat]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(listing):
+        digest.update(f"{path}\0{listing[path]}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _inside(resolved: str, roots: list[Path]) -> bool:
+    path = Path(resolved)
+    return any(path == root or root in path.parents for root in roots)
+
+
+class FolderCache:
+    """The runs of one folder, kept between reruns and shared by every session that opens it.
+
+    ``load()`` lists the folder (one stat per file); when nothing changed it returns the previous
+    answer, else it reopens only the runs whose files (the logs, and the recipes and
+    ``eval_results.json`` beside them) changed. The ``Loaded`` it returns is never changed
+    afterwards: a session that follows a run live works on its own copy (``live.detached``).
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.lock = threading.Lock()
+        self.key: str | None = None
+        self.loaded: Loaded | None = None
+        self.runs: dict[str, tuple] = {}  # run_id -> (signature, Run, Report)
+
+    def load(self, roots: list[Path]) -> Loaded:
+        listing = scan_folder(self.folder)
+        key = listing_key(listing) + repr(roots)
+        with self.lock:  # two sessions reloading one folder: the second waits and gets the first's answer
+            if key != self.key or self.loaded is None:
+                self.loaded = self._reload(listing, roots)
+                self.key = key
+            return self.loaded
+
+    def _reload(self, listing: dict[str, Stat], roots: list[Path]) -> Loaded:
+        folder = self.folder
+        escaping = {path for path, (_, _, target) in listing.items() if target and not _inside(target, roots)}
+        beside: dict[str, list[str]] = {}  # directory -> the recipe / eval_results files read with its logs
+        for path in listing:
+            name = os.path.basename(path)
+            if name.lower().endswith(_SIDE_FILES) or name == "eval_results.json":
+                beside.setdefault(os.path.dirname(path), []).append(path)
+        specs, found = find_runs(folder)
+        problems = [FileProblem(f"{folder}/{p.path}", LEAVES_ROOTS if str(folder / p.path) in escaping else p.reason)
+                    for p in found]
+        runs, reports, kept = [], {}, {}
+        for spec in specs:
+            files = [str(p) for stream in spec.streams for p in stream]
+            side = beside.get(str(spec.primary.parent), [])
+            outside = [p for p in files + side if p in escaping]
+            if outside:
+                names = ", ".join(os.path.relpath(p, folder) for p in outside)
+                problems.append(FileProblem(f"{folder}/{os.path.relpath(files[0], folder)}",
+                                            f"not read: {names} {LEAVES_ROOTS}"))
+                continue
+            signature = tuple((p, listing.get(p)) for p in files + side)
+            previous = self.runs.get(spec.run_id)
+            if previous is not None and previous[0] == signature:
+                entry = previous
+            else:
+                try:
+                    run = open_run(spec)
+                except FormatError as err:
+                    problems.append(FileProblem(f"{folder}/{spec.primary.relative_to(folder).as_posix()}", str(err)))
+                    continue
+                entry = (signature, run, run_checks(run.frame, run.info))
+            kept[spec.run_id] = entry
+            runs.append(entry[1])
+            reports[spec.run_id] = entry[2]
+        self.runs = kept
+        errors = [] if specs else [FileProblem(str(folder), "no training runs found in this directory")]
+        return Loaded(runs, reports, errors, problems)
+
+
+LEAVES_ROOTS = "is a symlink that leaves the allowed folders"
+
+
+@st.cache_resource(max_entries=16)
+def _folder_cache(folder: str) -> FolderCache:
+    return FolderCache(Path(folder))
 
 
 def load_cached(folder: Path) -> Loaded:
-    return load_folder(str(folder), folder_key(folder))
+    """The runs in ``folder``, read again when a file in it changed. Files that resolve outside the
+    allowed roots (and the folder itself) are not read."""
+    folder = Path(folder)
+    roots = allowed_roots() + [folder.resolve()]
+    cache = _folder_cache(str(folder))
+    if cache.loaded is None:
+        with st.spinner("Reading runs…"):
+            return cache.load(roots)
+    return cache.load(roots)
 
 
 @st.cache_resource(show_spinner="Reading the job from CloudWatch…", max_entries=8, ttl=600)
@@ -103,9 +210,35 @@ def find_jobs(name_contains: str, region: str | None) -> list[str]:
     return [j["name"] for j in list_jobs(CloudWatchSource("", region=region or None), name_contains)]
 
 
-def save_upload(uploaded, directory: str | None) -> Path:
-    """Uploaded bytes go to a private temp folder (never next to the user's files)."""
-    directory = directory or tempfile.mkdtemp(prefix="forge-monitor-upload-")
-    target = Path(directory) / Path(uploaded.name).name
-    target.write_bytes(uploaded.getvalue())
-    return target
+class UploadDir:
+    """One upload in its own private temp folder (never next to the user's files).
+
+    Written once per distinct upload; the folder is removed when a newer upload replaces it, when the
+    uploader is cleared, when the session's state is dropped (session end), or at interpreter exit.
+    """
+
+    def __init__(self, name: str, file_id: str, digest: str, data: bytes):
+        self.file_id, self.digest, self.name = file_id, digest, name
+        self.path = Path(tempfile.mkdtemp(prefix="forge-monitor-upload-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+        (self.path / name).write_bytes(data)
+
+    def remove(self) -> None:
+        self._finalizer()
+
+
+def keep_upload(uploaded, current: UploadDir | None) -> UploadDir:
+    """The folder holding ``uploaded``: ``current`` when it already holds these bytes, else a new one
+    (and ``current`` is removed). A rerun (any click) writes nothing and hashes nothing."""
+    if current is not None and current.file_id == uploaded.file_id:
+        return current
+    data = uploaded.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    name = Path(uploaded.name).name
+    name = name if name not in ("", ".", "..") else "upload"
+    if current is not None and (current.digest, current.name) == (digest, name):
+        current.file_id = uploaded.file_id
+        return current
+    if current is not None:
+        current.remove()
+    return UploadDir(name, uploaded.file_id, digest, data)

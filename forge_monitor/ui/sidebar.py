@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from . import state
-from .data import MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, load_cached, load_cloudwatch, sample_folder, save_upload
+from .data import MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, load_cached, load_cloudwatch, keep_upload, sample_folder
 
 
 def source_picker() -> Loaded | None:
@@ -31,13 +31,17 @@ def source_picker() -> Loaded | None:
             loaded = load_cached(folder)
     elif source == "upload":
         uploaded = st.sidebar.file_uploader(f"Log file (at most {MAX_UPLOAD_MB} MB)", key="uploaded_file")
+        current = st.session_state.get(state.UPLOAD)
+        if uploaded is None or uploaded.size > MAX_UPLOAD_MB * 1024 * 1024:
+            if current is not None:  # cleared or refused: the earlier upload's folder goes now
+                current.remove()
+                del st.session_state[state.UPLOAD]
         if uploaded is not None:
             if uploaded.size > MAX_UPLOAD_MB * 1024 * 1024:
                 st.sidebar.error(f"{uploaded.name} is {uploaded.size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB")
             else:
-                path = save_upload(uploaded, st.session_state.get(state.UPLOAD_DIR))
-                st.session_state[state.UPLOAD_DIR] = str(path.parent)
-                loaded = load_cached(path.parent)
+                upload = st.session_state[state.UPLOAD] = keep_upload(uploaded, current)
+                loaded = load_cached(upload.path)
     else:
         loaded = _cloudwatch()
     if loaded is not None:

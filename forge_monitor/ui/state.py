@@ -16,7 +16,7 @@ LIVE = "live"
 SMOOTHING = "smoothing"
 LOG_Y = "log_y"
 ROBUST_Y = "robust_y"
-UPLOAD_DIR = "upload_dir"
+UPLOAD = "upload"  # data.UploadDir: this session's uploaded file, in a temp folder removed with it
 MONITORS = "monitors"  # run id -> LiveMonitor, for live mode
 CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER = "job", "region", "platform", "cluster"
 
