@@ -8,6 +8,7 @@ to rise). The ledger keeps every alert ever raised: an alert that no longer hold
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 from .alerts import Alert, Report
@@ -57,6 +58,17 @@ class AlertLedger:
     @property
     def active(self) -> list[Alert]:
         return [e.alert for e in self.entries if e.active]
+
+
+def detached(run: Run) -> Run:
+    """A copy of ``run`` that can be followed live without touching the original.
+
+    The dashboard caches one ``Run`` for every session; a live monitor changes its run (frame, info,
+    the reader's cursors and counts), so each session follows its own copy. API clients (CloudWatch)
+    are shared, not copied.
+    """
+    clients = getattr(run.live, "clients", None) or {}
+    return copy.deepcopy(run, {id(client): client for client in clients.values()})
 
 
 class LiveMonitor:

@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from forge_monitor.live import LiveMonitor
+from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.ui import state
@@ -93,9 +93,12 @@ if live:
 
     @st.fragment(run_every="3s")
     def live_view():
-        monitor = monitors.get(run.info.run_id)
+        # This session's own copy: the cached run is shared by every session and never changed.
+        # Keyed by source too: the same run id in another folder is another run.
+        key = (run.info.source, run.info.run_id)
+        monitor = monitors.get(key)
         if monitor is None:
-            monitor = monitors[run.info.run_id] = LiveMonitor(run)
+            monitor = monitors[key] = LiveMonitor(detached(run))
         messages, fresh = monitor.update()
         for message in messages:
             st.warning(message)
