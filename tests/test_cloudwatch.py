@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
+import numpy as np
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
@@ -471,3 +472,17 @@ def test_hyperpod_job_name_is_matched_exactly_not_as_a_substring(aws):
     assert len(other.frame[other.frame.metric == "train_loss"]) == 300
     prefix = open_cloudwatch(CloudWatchSource("rft", platform="hyperpod", cluster="mycluster"), clients)
     assert prefix.frame.empty  # a prefix of two job names is neither job
+
+
+def test_a_nan_on_any_host_is_kept_over_a_finite_value(aws):
+    """Audit M6: algo-1 logs a finite loss where algo-2 logs nan: the NaN is the evidence."""
+    job = "nan-host-job"
+    algo2 = [(NOW_MS + 10 * s + 1, pipe_line(s, algo1_loss(s)).replace(f"{algo1_loss(s):.6f}", "nan") if s == 150
+              else pipe_line(s, algo1_loss(s))) for s in range(1, 201)]
+    put_events(aws["logs"], f"{job}/algo-1-1700000000", host_events(range(1, 201)))
+    put_events(aws["logs"], f"{job}/algo-2-1700000000", algo2)
+    run = open_cloudwatch(CloudWatchSource(job), {k: aws[k] for k in aws})
+    loss = train_loss(validate_frame(run.frame))
+    assert np.isnan(loss[150]) and all(np.isfinite(v) for s, v in loss.items() if s != 150)
+    assert not run.info.restarts
+    assert [(a.detector, a.step) for a in run_checks(run.frame, run.info).alerts if a.detector == "nonfinite"] == [("nonfinite", 150)]

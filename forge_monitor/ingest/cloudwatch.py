@@ -6,11 +6,12 @@
   step, never by time: a step going back is a restart only within one host's streams (a resumed
   job's new ``algo-<n>-<epoch>`` stream continues that host's older one). Where several hosts log
   the same metric at the same step, the lowest-numbered host's value is kept (``algo-1``: the
-  first stream, the one the Nova Forge SDK reads); ``CloudWatchRun.hosts`` and one reading note
-  say which host gave what.
+  first stream, the one the Nova Forge SDK reads), except that a NaN or inf of any host wins over a
+  finite value (evidence is never hidden); ``CloudWatchRun.hosts`` and one reading note say which
+  host gave what.
 - HyperPod logs: group ``/aws/sagemaker/Clusters/<cluster>/<id>`` (found by prefix), per-node
   streams; the job's lines found with FilterLogEvents (``nextToken`` paging), kept only when they
-  name the job (filter patterns are a server-side hint; the client checks again).
+  start with the job's own ``[job]`` prefix (the filter term also matches ``rft-10`` for ``rft-1``).
 - The lines go through the same parsers as local files, so the same lines give the same tidy frame.
 - A refresh reads only what is new: the saved forward token per stream (about one call per quiet
   stream), or for HyperPod the last event time with event ids de-duplicated.
@@ -384,6 +385,15 @@ class CloudWatchRun:
         ours = again["value"].to_numpy()
         differing = np.zeros(len(stacked), dtype=bool)
         differing[repeated] = ~((ours == theirs) | (np.isnan(ours) & np.isnan(theirs)))
+        # NaN and inf are evidence: a non-finite value any host logged is kept over a finite one of a
+        # lower-numbered host (a diverging rank must not be hidden by rank 0's value).
+        evidence = ~np.isfinite(ours) & np.isfinite(theirs)
+        if evidence.any():
+            found = again.loc[evidence, ["metric", "step", "value"]].drop_duplicates(["metric", "step"])
+            where = pd.MultiIndex.from_frame(kept[["metric", "step"]]).get_indexer(
+                pd.MultiIndex.from_frame(found[["metric", "step"]]))
+            kept = kept.copy()
+            kept.iloc[where, kept.columns.get_loc("value")] = found["value"].to_numpy()
         owner = stacked["_host"].to_numpy()
         self.hosts = [_host_summary(host, frame, repeated[owner == i], differing[owner == i])
                       for i, (host, frame) in enumerate(frames)]
@@ -400,7 +410,7 @@ class CloudWatchRun:
                 part += f"; {h['values_repeated']} repeat a lower-numbered host's, {h['values_differing']} with another value"
             parts.append(part + ")")
         note = (f"{len(self.hosts)} hosts log metrics, merged by step; where hosts log the same step the "
-                "lowest-numbered host's value is kept: " + "; ".join(parts))
+                "lowest-numbered host's value is kept (a NaN or inf of any host over a finite value): " + "; ".join(parts))
         warnings = self.info.warnings
         if self._hosts_note in warnings:
             warnings[warnings.index(self._hosts_note)] = note
