@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -280,3 +282,29 @@ def test_live_spikes_fire_at_their_step_and_are_never_withdrawn(fault, detector,
             assert any(a.step == onset for a in found), f"alert withdrawn at prefix {upto}"
     exact = [a for a in run_checks(_prefix(frame, onset), info).alerts if a.detector == detector]
     assert exact and exact[0].step == onset  # raised on the very step the spike arrived
+
+
+@pytest.mark.parametrize("toml,message", [
+    ("[loss_spike]\nwindow = 5.5\n", "LossSpikeConfig.window: expected a whole number, got 5.5"),
+    ("[nonfinite]\nisolated_max = 2.0\n", "expected a whole number"),
+    ("[entropy_collapse]\ncritical_fraction = 0.5\n", "critical_fraction: 0.5 must be at most collapse_fraction (0.1)"),
+    ("[overfitting]\ncritical_rise = 0.001\n", "critical_rise: 0.001 must be at least min_rise (0.01)"),
+])
+def test_config_rejects_fractional_counts_and_contradicting_thresholds(tmp_path, toml, message):
+    """Audit L6: a float window made loss_spike fail on every run; a critical threshold below the
+    warning one was accepted."""
+    from forge_monitor.detectors import load_config
+
+    path = tmp_path / "thresholds.toml"
+    path.write_text(toml)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_config_that_is_not_utf8_names_the_file(tmp_path):
+    from forge_monitor.detectors import load_config
+
+    path = tmp_path / "thresholds.toml"
+    path.write_bytes(b"[loss_spike]\n# caf\xe9\nwindow = 5\n")
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": not UTF-8"):
+        load_config(path)

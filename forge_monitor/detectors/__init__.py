@@ -86,6 +86,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as err:
             raise ValueError(f"cannot read config {path}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); a TOML file must be UTF-8") from None
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"{path}: invalid TOML: {err}") from None
     for key, value in (overrides or {}).items():

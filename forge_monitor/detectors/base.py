@@ -13,9 +13,13 @@ from ..schema import RunInfo
 from ..recipes.checks import LR_OFF_DEFAULT, lr_vs_default  # defaults and threshold defined once
 
 
-def setting(default, help: str, *, low: float | None = None, high: float | None = None):
-    """A config field: keyword-only default plus one line of help the UI and the docs reuse."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high})
+def setting(default, help: str, *, low: float | None = None, high: float | None = None,
+            at_most: str | None = None, at_least: str | None = None):
+    """A config field: keyword-only default plus one line of help the UI and the docs reuse.
+    ``at_most`` / ``at_least`` name another field this one must not pass (a critical threshold
+    beyond its warning threshold would make the warning unreachable)."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "at_most": at_most,
+                                            "at_least": at_least})
 
 
 def check_config(config) -> None:
@@ -26,10 +30,17 @@ def check_config(config) -> None:
         if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{type(config).__name__}.{f.name}: expected a number, got {value!r}")
+            if f.type in ("int", int) and not isinstance(value, int):
+                raise ValueError(f"{type(config).__name__}.{f.name}: expected a whole number, got {value!r}")
             if low is not None and value < low:
                 raise ValueError(f"{type(config).__name__}.{f.name}: {value} is below the minimum {low}")
             if high is not None and value > high:
                 raise ValueError(f"{type(config).__name__}.{f.name}: {value} is above the maximum {high}")
+            for bound, beyond in ((f.metadata.get("at_most"), value.__gt__), (f.metadata.get("at_least"), value.__lt__)):
+                if bound is not None and beyond(getattr(config, bound)):
+                    relation = "at most" if bound == f.metadata.get("at_most") else "at least"
+                    raise ValueError(f"{type(config).__name__}.{f.name}: {value} must be {relation} "
+                                     f"{bound} ({getattr(config, bound)})")
 
 
 def config_help(config_type) -> list[dict]:

@@ -21,7 +21,8 @@ from .base import alerted, make_alert, setting, skipped
 class EntropyCollapseConfig:
     early_fraction: float = setting(0.1, "share of the run whose median is the early entropy level", low=0.01, high=0.5)
     collapse_fraction: float = setting(0.1, "rolling median below this fraction of the early level is a collapse", low=0, high=1)
-    critical_fraction: float = setting(0.01, "below this fraction the collapse is critical", low=0, high=1)
+    critical_fraction: float = setting(0.01, "below this fraction the collapse is critical", low=0, high=1,
+                                       at_most="collapse_fraction")
     window: int = setting(5, "points in the rolling median", low=1)
     min_points: int = setting(15, "entropy points needed before judging", low=5)
 

@@ -24,7 +24,8 @@ _TRAIN_POINTS = 500  # train-loss points compared on each side of the best step
 class OverfittingConfig:
     patience: int = setting(2, "eval points without a new best validation loss before alerting", low=1)
     min_rise: float = setting(0.01, "latest val loss at least this fraction above the best (0.01 = 1 %)", low=0)
-    critical_rise: float = setting(0.10, "a rise this large (fraction of the best) is critical", low=0)
+    critical_rise: float = setting(0.10, "a rise this large (fraction of the best) is critical", low=0,
+                                    at_least="min_rise")
     min_evals: int = setting(3, "eval points needed before judging", low=2)
 
 
