@@ -33,8 +33,19 @@ def alerts_json(report: Report) -> str:
     return json.dumps([a.to_dict() for a in report.alerts], indent=2)
 
 
+# A text cell a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def frame_csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+    """The tidy frame as CSV. Names come from the log (metric keys, run folders): one starting like a
+    formula gets a leading ``'``, so a spreadsheet shows it instead of evaluating it."""
+    text = {column: frame[column].astype(str).map(_inert) for column in ("run_id", "metric")}
+    return frame.assign(**text).to_csv(index=False).encode("utf-8")
 
 
 def frame_parquet(frame: pd.DataFrame) -> bytes:

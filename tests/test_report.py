@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 
 from conftest import SAMPLE_LOGS
@@ -53,3 +54,13 @@ def test_timeline_is_in_order_of_onset_and_exports_round_trip():
     parquet = pd.read_parquet(io.BytesIO(frame_parquet(run.frame)))
     assert len(csv) == len(parquet) == len(run.frame)
     assert list(parquet.columns) == ["run_id", "step", "metric", "value", "wall_time"]
+
+
+def test_csv_export_defuses_formulas_in_names():
+    """Audit L2: a metric named =HYPERLINK(...) was exported as a live spreadsheet formula."""
+    frame = pd.DataFrame({"run_id": pd.Categorical(["@run"] * 2), "step": np.array([1, 2], dtype=np.int64),
+                          "metric": pd.Categorical(['=HYPERLINK("http://127.0.0.1:9/x","click")', "train_loss"]),
+                          "value": [-1.5, 2.0], "wall_time": [np.nan, np.nan]})
+    csv = pd.read_csv(io.BytesIO(frame_csv(frame)))
+    assert csv.metric.tolist() == ["'=HYPERLINK(\"http://127.0.0.1:9/x\",\"click\")", "train_loss"]
+    assert csv.run_id.tolist() == ["'@run", "'@run"] and csv.value.tolist() == [-1.5, 2.0]  # numbers untouched
