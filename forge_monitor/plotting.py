@@ -11,6 +11,8 @@ say what the value is.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 
@@ -140,6 +142,12 @@ def series(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return part["step"].to_numpy(), part["value"].to_numpy(dtype=np.float64)
 
 
+def _label(text) -> str:
+    """Plotly renders a subset of HTML in names, titles and hover text (``<a href>`` becomes a link):
+    names from a log are shown as text."""
+    return html.escape(str(text), quote=False)
+
+
 def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str | None = None, alerts=(),
                   log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300,
                   highlight_step: int | None = None):
@@ -156,20 +164,20 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         x, y = downsample(steps[finite], values[finite])
         all_values.append(values[finite])
         sparse = len(steps) < 60
-        fig.add_trace(go.Scatter(x=x, y=y, name=metric, mode="lines+markers" if sparse else "lines",
+        fig.add_trace(go.Scatter(x=x, y=y, name=_label(metric), mode="lines+markers" if sparse else "lines",
                                  line={"color": color, "width": 1 if smoothing else 1.6},
                                  opacity=0.35 if smoothing else 1.0))
         if smoothing and len(steps) > 2:
             sx, sy = downsample(steps[finite], smooth(steps[finite], values[finite], smoothing))
-            fig.add_trace(go.Scatter(x=sx, y=sy, name=f"{metric} (smoothed)", mode="lines",
+            fig.add_trace(go.Scatter(x=sx, y=sy, name=_label(f"{metric} (smoothed)"), mode="lines",
                                      line={"color": color, "width": 2.2}))
         if (~finite).any():
             bad = steps[~finite]
             top = np.nanmax(values[finite]) if finite.any() else 0.0
             fig.add_trace(go.Scatter(
-                x=bad, y=np.full(len(bad), top), mode="markers", name=f"{metric}: NaN / inf",
+                x=bad, y=np.full(len(bad), top), mode="markers", name=_label(f"{metric}: NaN / inf"),
                 marker={"color": SEVERITY_COLORS["critical"], "symbol": "x", "size": 9},
-                hovertext=[f"step {s}: {metric} = {v}" for s, v in zip(bad, values[~finite])], hoverinfo="text"))
+                hovertext=[_label(f"step {s}: {metric} = {v}") for s, v in zip(bad, values[~finite])], hoverinfo="text"))
             notes.append(f"{int((~finite).sum())} non-finite {metric} value(s) marked ✕")
     for alert in alerts:
         color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
@@ -178,8 +186,8 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         fig.add_vline(x=alert.step, line={"color": color, "width": 1.5, "dash": "dot"})
         fig.add_annotation(x=alert.step, y=1.0, yref="paper", text=f"⚠ {alert.detector}", showarrow=False,
                            yanchor="bottom", font={"color": color, "size": 11},
-                           hovertext=f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) at step "
-                                     f"{alert.step}: {alert.message}")
+                           hovertext=_label(f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) at step "
+                                            f"{alert.step}: {alert.message}"))
     if highlight_step is not None:  # the step of a shared link (?step=N)
         fig.add_vline(x=highlight_step, line={"color": "#555", "width": 1, "dash": "dash"})
     if all_values:
@@ -188,7 +196,7 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
             fig.update_yaxes(range=list(axis))
         if outside:
             notes.append(f"{outside} point(s) outside the y-range (axis fitted to the bulk; zoom out to see them)")
-    fig.update_layout(title=title or " / ".join(metrics), height=height, margin={"l": 40, "r": 10, "t": 50, "b": 30},
+    fig.update_layout(title=_label(title or " / ".join(metrics)), height=height, margin={"l": 40, "r": 10, "t": 50, "b": 30},
                       xaxis_title="step", legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
     if log_y:
         fig.update_yaxes(type="log")
@@ -209,9 +217,9 @@ def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool 
         y = smooth(steps[finite], values[finite], smoothing) if smoothing else values[finite]
         x, y = downsample(steps[finite], y)
         drawn.append(y)
-        fig.add_trace(go.Scatter(x=x, y=y, name=run_id, mode="lines",
+        fig.add_trace(go.Scatter(x=x, y=y, name=_label(run_id), mode="lines",
                                  line={"color": _LINE_COLORS[index % len(_LINE_COLORS)]}))
-    fig.update_layout(title=metric, height=420, xaxis_title="step", legend={"orientation": "h", "y": -0.25},
+    fig.update_layout(title=_label(metric), height=420, xaxis_title="step", legend={"orientation": "h", "y": -0.25},
                       margin={"l": 40, "r": 10, "t": 50, "b": 30})
     axis = y_range(np.concatenate(drawn), log=log_y)[0] if drawn else None
     if axis:  # runs that all held one value (a constant LR): an axis whose labels show it

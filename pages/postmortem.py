@@ -4,19 +4,19 @@ import pandas as pd
 import streamlit as st
 
 from forge_monitor.report import alerts_json, frame_csv, frame_parquet, html_report, timeline
-from forge_monitor.ui.components import alert_card
+from forge_monitor.ui.components import alert_card, plain
 
 run, report = st.session_state.get("selected") or (None, None)
 st.title("Post-mortem")
 if run is None:
     st.info("Pick a run in the sidebar.")
     st.stop()
-st.caption(run.info.run_id)
+st.caption(plain(run.info.run_id))
 
 rows = timeline(report)
 if rows:
     first = rows[0]
-    st.markdown(f"**What went wrong first:** `{first['detector']}` at step {first['step']} — {first['message']}")
+    st.markdown(f"**What went wrong first:** `{first['detector']}` at step {first['step']} — {plain(first['message'])}")
     st.dataframe(pd.DataFrame([{k: r[k] for k in ("order", "step", "step_end", "severity", "detector", "metric", "message")}
                                for r in rows]), hide_index=True)
     for index, alert in enumerate(report.alerts):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from forge_monitor.recipes import RULES, RecipeError, lint, parse_recipe_text
-from forge_monitor.ui.components import ICONS
+from forge_monitor.ui.components import ICONS, plain
 
 st.title("Recipe check")
 st.caption("Paste or upload a Nova recipe YAML, serverless or DescribeTrainingJob hyperparameters, or "
@@ -36,11 +36,11 @@ if text.strip():
         st.success("No findings: the recipe follows the guidance as far as it can be checked.")
     for finding in sorted(findings, key=lambda f: ("critical", "warning", "info").index(f.severity)):
         with st.container(border=True):
-            st.markdown(f"{ICONS[finding.severity]} **{finding.rule}** · {finding.severity} · `{finding.field}`")
-            st.write(finding.message)
-            st.info(finding.remediation)
+            st.markdown(f"{ICONS[finding.severity]} **{finding.rule}** · {finding.severity} · {plain(finding.field)}")
+            st.markdown(plain(finding.message))
+            st.info(plain(finding.remediation))
     if view.unknown_fields:
-        st.caption("Fields not checked (unknown to the field map): " + ", ".join(f"`{f}`" for f in view.unknown_fields))
+        st.caption("Fields not checked (unknown to the field map): " + ", ".join(plain(f) for f in view.unknown_fields))
     st.subheader("Normalised view")
     st.dataframe(pd.DataFrame([{"field": k, "value": str(v)} for k, v in view.to_dict().items()
                                if v not in (None, [], {}) and k not in ("unknown_fields", "problems")]),

@@ -9,7 +9,7 @@ from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.ui import state
-from forge_monitor.ui.components import alert_card, health_summary
+from forge_monitor.ui.components import alert_card, health_summary, plain
 
 run, report = st.session_state.get("selected") or (None, None)
 if run is None:
@@ -17,10 +17,10 @@ if run is None:
     st.info("No runs in this source yet: pick the sample logs, an allowed folder or a file in the sidebar.")
     st.stop()
 
-st.title(run.info.run_id)
+st.title(plain(run.info.run_id))
 st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.info.platform}"
            + (f" · {run.info.training_mode}" if run.info.training_mode else "")
-           + (f" · recipe `{run.info.recipe_path.split('/')[-1]}`" if run.info.recipe_path else ""))
+           + (f" · recipe {plain(run.info.recipe_path.split('/')[-1])}" if run.info.recipe_path else ""))
 
 controls = st.columns([1, 1, 1, 2])
 log_y = controls[0].toggle("Log scale", key=state.LOG_Y)
@@ -44,7 +44,7 @@ except RecipeError as err:
 def render(run, report):
     health_summary(report)
     if findings:
-        st.markdown("**Recipe findings:** " + "; ".join(f"`{f.rule}` ({f.severity}): {f.message}" for f in findings))
+        st.markdown("**Recipe findings:** " + "; ".join(f"`{f.rule}` ({f.severity}): {plain(f.message)}" for f in findings))
     left, right = st.columns([2, 1])
     metrics = set(run.frame["metric"].astype(str).unique())
     plan = chart_plan(run.info.technique, metrics)
@@ -56,7 +56,7 @@ def render(run, report):
                                       highlight_step=st.session_state.get(state.STEP))
             st.plotly_chart(fig, key=f"chart-{title}")
             if note:
-                st.caption(note)
+                st.caption(plain(note))
         others = sorted(metrics - {m for _, g in plan for m in g})
         if others:
             with st.expander(f"{len(others)} other metric(s)"):
@@ -81,11 +81,11 @@ def render(run, report):
         for index, alert in enumerate(report.alerts):
             alert_card(alert, key=f"alert-{index}")
             for sentence in explanations(findings, alert.detector):
-                st.warning(sentence)
+                st.warning(plain(sentence))
         if run.info.warnings:
             with st.expander("Reading notes"):
                 for warning in run.info.warnings:
-                    st.caption(warning)
+                    st.caption(plain(warning))
 
 
 if live:
@@ -101,7 +101,7 @@ if live:
             monitor = monitors[key] = LiveMonitor(detached(run))
         messages, fresh = monitor.update()
         for message in messages:
-            st.warning(message)
+            st.warning(plain(message))
         frame = monitor.run.live.frame
         last_step = int(frame["step"].max()) if len(frame) else 0
         arrived = monitor.run.live.last_new_data

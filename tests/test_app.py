@@ -184,3 +184,24 @@ def test_default_run_rule_most_severe_then_most_alerts_then_name():
     assert default(report("b", "info"), report("a", "info")) == "a"
     assert default(report("b"), report("a")) == "a"  # nothing alerts anywhere: the first by name, as before
     assert Loaded([], {}, [], []).default_run() is None
+
+
+def test_log_content_cannot_inject_markdown_or_html(tmp_path, monkeypatch):
+    """Audit L1: names from a log reached st.markdown and plotly's legend as markup (an image beacon,
+    a phishing link). They are shown as text."""
+    import math
+
+    beacon = "![beacon](beacon.png)"  # a folder name cannot hold the slashes of a full URL
+    folder = tmp_path / f"run {beacon}"
+    folder.mkdir()
+    link = '<a href="http://127.0.0.1:9/legend">legend-link</a>'
+    rows = [{"step": s, "loss": 2.0 / s if s != 40 else math.nan, link: 1.0} for s in range(1, 61)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setenv("FORGE_MONITOR_ROOTS", str(tmp_path))
+    at = open_app(source="folder", folder=str(tmp_path), run=f"run {beacon}/metrics.jsonl")
+    assert not at.exception, at.exception
+    shown = [e.value for kind in ("title", "markdown", "caption", "warning", "info") for e in at.get(kind)]
+    assert any("beacon" in text for text in shown)  # the name is shown ...
+    assert not any(beacon in text or "](" in text for text in shown)  # ... never as markdown
+    names = [trace.get("name", "") for spec in chart_specs(at) for trace in spec["data"]]
+    assert names and not any("<a href" in name for name in names)

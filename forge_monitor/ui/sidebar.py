@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from . import state
+from .components import plain
 from .data import MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, load_cached, load_cloudwatch, keep_upload, sample_folder
 
 
@@ -50,7 +51,7 @@ def source_picker() -> Loaded | None:
         if loaded.problems:
             with st.sidebar.expander(f"{len(loaded.problems)} file(s) skipped"):
                 for problem in loaded.problems:
-                    st.caption(str(problem))
+                    st.caption(plain(str(problem)))
     return loaded
 
 
