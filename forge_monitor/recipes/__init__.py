@@ -6,6 +6,7 @@ checks against the guidance; ``summarize_recipe`` is what ingestion puts in ``Ru
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from .checks import RULES, Finding, check_recipe, explanations
@@ -21,13 +22,18 @@ class RecipeError(ValueError):
 
 
 def parse_recipe_text(text: str, name: str = "recipe") -> dict:
-    """YAML (or JSON) text -> mapping. Raises RecipeError with the line and column of a syntax error."""
+    """YAML (or JSON) text -> mapping. Raises RecipeError with the line and column of a syntax error,
+    or the reason text was refused unread (over 1 MB, nested too deep, aliases expanding too far)."""
     import yaml
+
+    from .safe_yaml import load_text
 
     if not text.strip():
         raise RecipeError(f"{name}: empty file")
     try:
-        recipe = yaml.safe_load(text)
+        recipe = load_text(text, name)
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -38,14 +44,34 @@ def parse_recipe_text(text: str, name: str = "recipe") -> dict:
 
 
 def read_recipe(path: str | Path) -> dict:
+    """A recipe file. Only a regular file is opened (a FIFO would block, ``/dev/zero`` never ends),
+    and only up to 1 MB of it."""
+    from .safe_yaml import MAX_BYTES, check_size
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb", opener=_open_regular) as handle:
+            data = handle.read(MAX_BYTES + 1)
+        check_size(len(data), str(path))
+        text = data.decode("utf-8")
     except OSError as err:
-        raise RecipeError(f"{path}: {err.strerror}") from None
+        raise RecipeError(f"{path}: {err.strerror or err}") from None
     except UnicodeDecodeError:
         raise RecipeError(f"{path}: not a text file") from None
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
     return parse_recipe_text(text, str(path))
+
+
+def _open_regular(path, flags):
+    """os.open that refuses anything but a regular file without blocking on it (a FIFO)."""
+    import os
+
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(0, "not a regular file")
+    return fd
 
 
 def is_recipe(recipe: dict) -> bool:

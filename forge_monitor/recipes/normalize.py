@@ -142,12 +142,35 @@ def _bool(value):
     return None
 
 
-def _paths(tree, prefix="") -> list[str]:
-    out = []
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            path = f"{prefix}{key}"
-            out.extend(_paths(value, path + ".") if isinstance(value, dict) and value else [path])
+MAX_PATHS = 10_000  # field paths listed; a recipe has a few hundred
+MAX_PATH_DEPTH = 100  # a mapping deeper than this is listed as one field
+
+
+def _paths(tree, limit: int = MAX_PATHS) -> list[str]:
+    """Dotted paths of the leaves of nested mappings, in order; past ``limit``, one "... more" entry.
+
+    Iterative and bounded: the tree may be shared many times over (YAML aliases) or deeper than the
+    interpreter's recursion limit (JSON hyperparameters), and only ``limit`` paths are ever built.
+    """
+    out: list[str] = []
+    if not isinstance(tree, dict):
+        return out
+    stack = [(iter(tree.items()), "")]
+    while stack:
+        items, prefix = stack[-1]
+        entry = next(items, None)
+        if entry is None:
+            stack.pop()
+            continue
+        key, value = entry
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and len(stack) < MAX_PATH_DEPTH:
+            stack.append((iter(value.items()), path + "."))
+            continue
+        if len(out) == limit:
+            out.append("... more fields, not listed")
+            break
+        out.append(path)
     return out
 
 
