@@ -139,3 +139,137 @@ def test_unknown_fields_are_listed_up_to_a_bound():
     view, = [lint(spec)[1]]
     assert 0 < len(view.unknown_fields) <= 10_001
     assert any("more" in f for f in view.unknown_fields)
+
+
+# --- H5: one bad value is that file's problem, never every run's ---------------------------------
+
+def _good_run(folder, name="train.jsonl", steps=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(f'{{"step": {i}, "loss": 0.{i}}}\n' for i in range(1, steps + 1)))
+    return folder / name
+
+
+@pytest.mark.parametrize("bad_line", [
+    '{"step": 1e30, "loss": 0.1}',
+    '{"step": -1e19, "loss": 0.1}',
+    '{"step": 4, "loss": ' + "[" * 5000 + "]" * 5000 + "}",
+])
+def test_a_bad_jsonl_line_is_skipped_and_every_run_is_kept(tmp_path, bad_line):
+    _good_run(tmp_path / "a")
+    bad = _good_run(tmp_path / "b")
+    with bad.open("a") as handle:
+        handle.write(bad_line + "\n")
+    result = load_paths([str(tmp_path)])
+    assert not result.errors and not result.problems
+    runs = {run.info.run_id: run for run in result.runs}
+    assert sorted(runs) == ["a/train.jsonl", "b/train.jsonl"]
+    b = runs["b/train.jsonl"]
+    assert sorted(b.frame[b.frame.metric == "train_loss"].step) == [1, 2, 3]
+    assert [s.line for s in b.info.skipped] == [4]
+
+
+def test_a_huge_step_in_the_first_jsonl_row_is_skipped(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"step": 1e30, "loss": 0.1}\n{"step": 2, "loss": 0.2}\n')
+    run = load_paths([str(path)]).runs[0]
+    assert list(run.frame.step) == [2]
+    assert "out of range" in run.info.skipped[0].reason
+
+
+def test_a_huge_step_in_a_csv_row_is_skipped(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,loss\n1,0.5\n1e30,0.4\n3,0.3\n")
+    run = load_paths([str(path)]).runs[0]
+    assert sorted(run.frame.step) == [1, 3]
+    assert [s.line for s in run.info.skipped] == [3]
+
+
+def test_huge_steps_in_trainer_state_and_console_dicts_are_skipped(tmp_path):
+    state = {"global_step": 2, "log_history": [{"step": 1, "loss": 0.5}, {"step": 1e30, "loss": 0.4},
+                                                {"step": 2, "loss": 0.3}]}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "trainer_state.json").write_text(json.dumps(state))
+    (tmp_path / "console.log").write_text("{'loss': 0.5, 'step': 1}\n{'loss': 0.4, 'step': 1e30}\n{'loss': 0.3, 'step': 2}\n")
+    result = load_paths([str(tmp_path)])
+    assert not result.problems and len(result.runs) == 2
+    for run in result.runs:
+        assert sorted(run.frame[run.frame.metric == "train_loss"].step) == [1, 2], run.info.run_id
+        assert any("out of range" in s.reason for s in run.info.skipped), run.info.run_id
+
+
+def test_deeply_nested_trainer_state_is_that_runs_warning(tmp_path):
+    _good_run(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "trainer_state.json").write_text('{"log_history": [{"step": 1, "loss": 0.5}], "x": '
+                                                       + "[" * 100_000 + "]" * 100_000 + "}")
+    result = load_paths([str(tmp_path)])
+    assert sorted(r.info.run_id for r in result.runs) + [p.path for p in result.problems] in (
+        [["a/train.jsonl", "b/trainer_state.json"]], ["a/train.jsonl", "b/trainer_state.json"])
+
+
+def test_deep_recipe_and_eval_results_next_to_a_log_cost_only_themselves(tmp_path):
+    _good_run(tmp_path / "a")
+    _good_run(tmp_path / "b")
+    (tmp_path / "b" / "recipe.yaml").write_text("run: " + "[" * 1500 + "]" * 1500 + "\n")
+    (tmp_path / "b" / "eval_results.json").write_text('{"dataset": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = load_paths([str(tmp_path)])
+    assert not result.errors
+    assert sorted(r.info.run_id for r in result.runs) == ["a/train.jsonl", "b/train.jsonl"]
+    b = next(r for r in result.runs if r.info.run_id == "b/train.jsonl")
+    assert any("eval_results.json" in w for w in b.info.warnings)
+
+
+def test_any_failure_of_one_file_is_listed_for_that_file(tmp_path):
+    _good_run(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    # A Nova line with a step beyond int64 (the Nova parser itself is outside this change): whatever a
+    # parser raises, the load loop lists that file and keeps the others.
+    (tmp_path / "b" / "train.log").write_text(
+        "Training epoch 0, iteration 1/2 | lr: 1e-05 | global_step: 1 | reduced_train_loss: 0.9\n"
+        "Training epoch 0, iteration 2/2 | lr: 1e-05 | global_step: 1e30 | reduced_train_loss: 0.8\n")
+    result = load_paths([str(tmp_path)])
+    assert [r.info.run_id for r in result.runs][0] == "a/train.jsonl"
+    assert len(result.runs) == 2 or [p.path.endswith("b/train.log") for p in result.problems] == [True]
+
+
+def test_a_failure_of_a_file_named_alone_is_an_error_line(tmp_path, monkeypatch):
+    from forge_monitor.ingest import discover
+
+    path = _good_run(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(discover.LiveRun, "refresh", broken)
+    result = load_paths([str(path), str(tmp_path)])
+    assert not result.runs
+    assert [e.path for e in result.errors] == [str(path)]
+    assert "too deeply nested" in result.errors[0].reason
+    assert len(result.problems) == 1 and "too deeply nested" in result.problems[0].reason
+
+
+def test_deeply_nested_metric_definitions_are_a_value_error(tmp_path):
+    from forge_monitor.ingest import load_definitions
+
+    for name, text in (("defs.json", "[" * 100_000 + "]" * 100_000), ("defs.yaml", "a: " + "[" * 100_000 + "]" * 100_000)):
+        path = tmp_path / name
+        path.write_text(text)
+        child = _bounded(f"""
+            from forge_monitor.ingest import load_definitions
+            try:
+                load_definitions({str(path)!r})
+            except ValueError as err:
+                print("refused:", err)
+        """)
+        assert child.returncode == 0 and "refused:" in child.stdout, (name, child.returncode, child.stderr[-1000:])
+
+
+def test_huge_step_through_metric_definitions_is_skipped(tmp_path):
+    from forge_monitor.ingest import parse_definitions
+
+    definitions = parse_definitions({"StepRegex": r"s:(\S+)", "MetricDefinitions": [{"Name": "train_loss", "Regex": r"trl:(\S+)"}]})
+    path = tmp_path / "train.txt"
+    path.write_text("s:1 trl:0.5\ns:1e30 trl:0.4\ns:inf trl:0.3\ns:3 trl:0.2\n")
+    run = load_paths([str(path)], definitions=definitions).runs[0]
+    assert sorted(run.frame.step) == [1, 3]
+    assert len(run.info.skipped) == 2

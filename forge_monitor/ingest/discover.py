@@ -182,6 +182,9 @@ def _read_eval_results(path: Path, info: RunInfo) -> None:
     except (OSError, ValueError) as err:
         info.warnings.append(f"{path.name} could not be read: {err}")
         return
+    except RecursionError:
+        info.warnings.append(f"{path.name} could not be read: nested too deeply")
+        return
     if not isinstance(results, dict):
         info.warnings.append(f"{path.name} is not a JSON object")
         return
@@ -231,12 +234,26 @@ def load_paths(paths, *, definitions: MetricDefinitions | None = None) -> LoadRe
             for spec in specs:
                 try:
                     result.runs.append(open_run(spec, definitions=definitions))
-                except FormatError as err:
-                    result.problems.append(FileProblem(f"{raw.rstrip('/')}/{spec.primary.relative_to(path).as_posix()}", str(err)))
+                except Exception as err:  # noqa: BLE001 - one file's failure is that file's problem
+                    result.problems.append(FileProblem(f"{raw.rstrip('/')}/{spec.primary.relative_to(path).as_posix()}",
+                                                       failure_reason(err)))
         else:
             spec = RunSpec(path.as_posix(), [[path]], path)
             try:
                 result.runs.append(open_run(spec, definitions=definitions))
-            except FormatError as err:
-                result.errors.append(FileProblem(str(raw), str(err)))
+            except Exception as err:  # noqa: BLE001
+                result.errors.append(FileProblem(str(raw), failure_reason(err)))
     return result
+
+
+def failure_reason(err: Exception) -> str:
+    """One line for a file that could not be read. A FormatError says it itself; anything else is a
+    value some parser could not take (a bug to report, but never a reason to lose the other runs)."""
+    if isinstance(err, FormatError):
+        return str(err)
+    if isinstance(err, RecursionError):
+        return "too deeply nested to read"
+    if isinstance(err, MemoryError):
+        return "too large to read in the memory available"
+    text = " ".join(str(err).split())
+    return f"could not be read ({type(err).__name__}: {text[:200]})"

@@ -31,6 +31,7 @@ _HEADER_KEYS = (
 _SUMMARY_MARKERS = ("train_runtime", "train_samples_per_second", "train_steps_per_second")
 _NOT_METRICS = {"step", "global_step", "total_flos"}
 _RESULT_PREFIXES = ("predict_", "test_")
+STEP_LIMIT = float(2 ** 63)  # a step is an int64; one beyond it is a bad row, skipped with its reason
 
 
 def _as_float(value) -> float | None:
@@ -104,6 +105,10 @@ def parse_trainer_state(data: bytes, info: RunInfo):
             "the log_history entries that parse on their own were kept"
         )
         state = {"log_history": _salvage_log_history(text)}
+    except RecursionError:
+        info.warnings.append("trainer_state.json is nested too deeply to read as a whole; "
+                             "the log_history entries that parse on their own were kept")
+        state = {"log_history": _salvage_log_history(text)}
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         info.warnings.append("trainer_state.json has no log_history list")
         return empty_records()
@@ -126,6 +131,10 @@ def parse_trainer_state(data: bytes, info: RunInfo):
                                  "kept as final metrics, not drawn", json.dumps(row)[:120])
                 continue
             info.skip(where, f"log_history[{index}] has no numeric step", json.dumps(row)[:120])
+            continue
+        if abs(step) >= STEP_LIMIT:
+            info.skip(where, f"log_history[{index}] step {step!r} is out of range (beyond a 64-bit integer)",
+                      json.dumps(row)[:120])
             continue
         if any(marker in row for marker in _SUMMARY_MARKERS):
             info.final_metrics.update({k: v for k, v in row.items() if _as_float(v) is not None})
@@ -153,7 +162,7 @@ def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: i
         literal = _BARE_NONFINITE.sub(r"'\1'", unwrap(match.group(0)))
         try:
             row = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
             info.skip(line, "not a Python dict literal", match.group(0))
             continue
         if not isinstance(row, dict):
@@ -166,6 +175,9 @@ def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: i
         if not is_eval and not keys.intersection(_TRAIN_KEYS):
             continue  # a config dict such as {'eos_token_id': ...}, not a log line
         explicit = row.get("step", row.get("global_step"))
+        if isinstance(explicit, (int, float)) and not isinstance(explicit, bool) and not abs(explicit) < STEP_LIMIT:
+            info.skip(line, f"step {explicit!r} is out of range (beyond a 64-bit integer)", match.group(0))
+            continue
         if isinstance(explicit, (int, float)) and not isinstance(explicit, bool):
             step = int(explicit)
         elif is_eval:

@@ -24,6 +24,8 @@ from pathlib import Path
 from ..schema import RunInfo
 from ._tidy import empty_records, records_from_lists
 
+STEP_LIMIT = float(2 ** 63)  # a step is an int64
+
 
 @dataclass(frozen=True)
 class MetricDefinitions:
@@ -66,21 +68,30 @@ def parse_definitions(spec, source: str = "") -> MetricDefinitions:
 
 
 def load_definitions(path: str | Path) -> MetricDefinitions:
-    """Read definitions from a JSON (or YAML) file."""
+    """Read definitions from a JSON (or YAML) file: a regular file of at most 1 MB, nested at most 100
+    levels (the same bounds as a recipe). Raises ValueError with one line naming the file."""
+    from ..recipes.safe_yaml import load_text, read_bounded
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_bounded(path, f"metric definitions {path}")
     except OSError as err:
-        raise ValueError(f"cannot read metric definitions {path}: {err.strerror}") from None
+        raise ValueError(f"cannot read metric definitions {path}: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: metric definitions are not UTF-8 text") from None
     try:
         spec = json.loads(text)
     except json.JSONDecodeError:
         import yaml
 
         try:
-            spec = yaml.safe_load(text)
+            spec = load_text(text, str(path))
         except yaml.YAMLError as err:
-            raise ValueError(f"{path}: neither JSON nor YAML ({err})") from None
+            raise ValueError(f"{path}: neither JSON nor YAML ({' '.join(str(err).split())})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to read") from None
     return parse_definitions(spec, str(path))
 
 
@@ -110,10 +121,14 @@ def parse_with_definitions(
                 step_match = definitions.step.search(segment)
                 if step_match:
                     try:
-                        last_step = int(float(step_match.group(1)))
+                        stepf = float(step_match.group(1))
                     except (TypeError, ValueError):
                         info.skip(first_line + offset, "step is not a number", segment)
                         continue
+                    if not abs(stepf) < STEP_LIMIT:  # also inf and nan
+                        info.skip(first_line + offset, f"step {step_match.group(1)!r} is out of range", segment)
+                        continue
+                    last_step = int(stepf)
                 if last_step is None:
                     info.skip(first_line + offset, "metric before any step", segment)
                     continue

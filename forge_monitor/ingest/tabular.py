@@ -33,6 +33,14 @@ _BOOKKEEPING = {"total_steps", "percentage", "elapsed_time", "remaining_time", "
 _LONG_FORM = ("metric", "value")
 
 
+# A step is an int64 (schema.py); one beyond it (``1e30``) is a bad row, skipped with this reason.
+STEP_LIMIT = float(2 ** 63)
+
+
+def _step_out_of_range(step_key: str) -> str:
+    return f"{step_key!r} is out of range (beyond a 64-bit integer)"
+
+
 def find_step_key(columns) -> str | None:
     for key in STEP_KEYS:
         if key in columns:
@@ -60,12 +68,15 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
             carry["warned_no_step"] = True
     else:
         stepf = table[step_key].cast(pl.Float64, strict=False)
-        usable = stepf.is_not_null() & stepf.is_finite()
-        table = table.with_columns(line.alias("line"), stepf.round(0).cast(pl.Int64, strict=False).alias("step"))
+        numeric = stepf.is_not_null() & stepf.is_finite()
+        usable = numeric & (stepf.abs() < STEP_LIMIT)
+        table = table.with_columns(line.alias("line"), numeric.alias("_numeric"),
+                                   stepf.round(0).cast(pl.Int64, strict=False).alias("step"))
         if not usable.all():
-            for line in table.filter(~usable)["line"].to_list():
-                info.skip(line, f"row has no numeric {step_key!r}")
+            for line, is_number in table.filter(~usable).select("line", "_numeric").iter_rows():
+                info.skip(line, _step_out_of_range(step_key) if is_number else f"row has no numeric {step_key!r}")
             table = table.filter(usable)
+        table = table.drop("_numeric")
     # One row per record: whether steps never go back is known here, on the wide table, for a
     # fraction of what checking the melted records would cost (see _tidy.resolve_restarts).
     steps = table["step"]
@@ -116,6 +127,9 @@ def _json_lines_slow(text: str, info: RunInfo, first_line: int) -> tuple[list[di
             row = json.loads(raw)  # accepts NaN / Infinity, unlike the fast readers
         except json.JSONDecodeError as err:
             info.skip(line, f"not valid JSON ({err.msg})", raw)
+            continue
+        except RecursionError:
+            info.skip(line, "JSON nested too deeply to read", raw[:200])
             continue
         if not isinstance(row, dict):
             info.skip(line, "JSON line is not an object", raw)
@@ -308,10 +322,12 @@ def _long_form(table: pl.DataFrame, info, first_line, seq_start, line_numbers) -
         pl.col("value").cast(pl.Float64, strict=False),
         pl.col("metric").cast(pl.Utf8),
     )
-    for line in table.filter(pl.col("_stepf").is_null())["line"].to_list():
-        info.skip(line, f"row has no numeric {step_key!r}")
+    for line, stepf in table.filter(pl.col("_stepf").is_null() | (pl.col("_stepf").abs() >= STEP_LIMIT)
+                                    ).select("line", "_stepf").iter_rows():
+        info.skip(line, f"row has no numeric {step_key!r}" if stepf is None or stepf != stepf
+                  else _step_out_of_range(step_key))
     return (
-        table.filter(pl.col("_stepf").is_not_null() & pl.col("metric").is_not_null())
+        table.filter(pl.col("_stepf").is_not_null() & (pl.col("_stepf").abs() < STEP_LIMIT) & pl.col("metric").is_not_null())
         .with_columns(pl.col("_stepf").round(0).cast(pl.Int64).alias("step"), pl.lit(None, dtype=pl.Float64).alias("wall_time"))
         .select(list(RECORD_SCHEMA))
         .cast(RECORD_SCHEMA)

@@ -6,7 +6,6 @@ checks against the guidance; ``summarize_recipe`` is what ingestion puts in ``Ru
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 from .checks import RULES, Finding, check_recipe, explanations
@@ -44,16 +43,12 @@ def parse_recipe_text(text: str, name: str = "recipe") -> dict:
 
 
 def read_recipe(path: str | Path) -> dict:
-    """A recipe file. Only a regular file is opened (a FIFO would block, ``/dev/zero`` never ends),
-    and only up to 1 MB of it."""
-    from .safe_yaml import MAX_BYTES, check_size
+    """A recipe file: only a regular file, and at most 1 MB of it."""
+    from .safe_yaml import read_bounded
 
     path = Path(path)
     try:
-        with open(path, "rb", opener=_open_regular) as handle:
-            data = handle.read(MAX_BYTES + 1)
-        check_size(len(data), str(path))
-        text = data.decode("utf-8")
+        text = read_bounded(path, str(path)).decode("utf-8")
     except OSError as err:
         raise RecipeError(f"{path}: {err.strerror or err}") from None
     except UnicodeDecodeError:
@@ -61,17 +56,6 @@ def read_recipe(path: str | Path) -> dict:
     except ValueError as err:
         raise RecipeError(str(err)) from None
     return parse_recipe_text(text, str(path))
-
-
-def _open_regular(path, flags):
-    """os.open that refuses anything but a regular file without blocking on it (a FIFO)."""
-    import os
-
-    fd = os.open(path, flags | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(0, "not a regular file")
-    return fd
 
 
 def is_recipe(recipe: dict) -> bool:

@@ -11,6 +11,9 @@ the *expanded* node count (what a walk would visit) and the nesting depth. Then 
 
 from __future__ import annotations
 
+import os
+import stat
+
 import yaml
 
 MAX_BYTES = 1 << 20  # a recipe, hyperparameters or metric definitions: a few KB in practice
@@ -29,6 +32,18 @@ class UnsafeYAML(ValueError):
 def check_size(n_bytes: int, name: str) -> None:
     if n_bytes > MAX_BYTES:
         raise UnsafeYAML(f"{name}: larger than {MAX_BYTES >> 20} MB; not read")
+
+
+def read_bounded(path, name: str) -> bytes:
+    """The bytes of a regular file of at most MAX_BYTES. Never opens anything else: a FIFO would block
+    until a writer comes and ``/dev/zero`` never ends. Raises OSError, or UnsafeYAML for a large file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        data = handle.read(MAX_BYTES + 1)
+    check_size(len(data), name)
+    return data
 
 
 def _measure(text: str, name: str) -> None:
