@@ -117,6 +117,26 @@ def _load_cloudwatch(args):
     except CloudWatchError as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
         return None
+    except Exception as err:  # noqa: BLE001 - botocore refuses a malformed region or endpoint URL before any call
+        print(f"forge-monitor: CloudWatch job {args.cloudwatch!r} ({source.where}): {_one_line(err)}", file=sys.stderr)
+        return None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _load_config(path):
+    """Detector config, or ValueError with one line: also for a FIFO or device (reading one blocks or
+    never ends) and for TOML nested too deeply to parse."""
+    from .detectors import load_config
+
+    if path is not None and Path(path).exists() and not Path(path).is_file():
+        raise ValueError(f"cannot read config {path}: not a regular file")
+    try:
+        return load_config(path)
+    except RecursionError:
+        raise ValueError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def cmd_scan(args) -> int:
@@ -129,10 +149,10 @@ def cmd_scan(args) -> int:
         except ValueError as err:
             print(f"forge-monitor: {err}", file=sys.stderr)
             return 2
-    from .detectors import load_config, run_checks
+    from .detectors import run_checks
 
     try:
-        config = load_config(args.config)
+        config = _load_config(args.config)
     except ValueError as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
         return 2
@@ -210,12 +230,12 @@ def cmd_lint(args) -> int:
 
 def cmd_report(args) -> int:
     """A self-contained HTML post-mortem of the runs under PATH..."""
-    from .detectors import load_config, run_checks
+    from .detectors import run_checks
     from .ingest import load_definitions, load_paths
     from .report import html_report
 
     try:
-        config = load_config(args.config)
+        config = _load_config(args.config)
         definitions = load_definitions(args.metric_definitions) if args.metric_definitions else None
     except ValueError as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
@@ -228,7 +248,11 @@ def cmd_report(args) -> int:
         return 2
     pairs = [(run, run_checks(run.frame, run.info, config)) for run in result.runs]
     out = Path(args.output)
-    out.write_text(html_report(pairs, title=args.title), encoding="utf-8")
+    try:
+        out.write_text(html_report(pairs, title=args.title), encoding="utf-8")
+    except OSError as err:
+        print(f"forge-monitor: cannot write {out}: {err.strerror or _one_line(err)}", file=sys.stderr)
+        return 2
     n_alerts = sum(len(report.alerts) for _, report in pairs)
     print(f"wrote {out} ({len(pairs)} run(s), {n_alerts} alert(s), {out.stat().st_size / 1e6:.1f} MB)")
     return 2 if result.errors else 0

@@ -273,3 +273,45 @@ def test_huge_step_through_metric_definitions_is_skipped(tmp_path):
     run = load_paths([str(path)], definitions=definitions).runs[0]
     assert sorted(run.frame.step) == [1, 3]
     assert len(run.info.skipped) == 2
+
+
+# --- M7: ordinary mistakes on the command line: one line, exit 2, no traceback ------------------------
+
+def _cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "forge_monitor", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+
+
+def _mistakes(tmp_path):
+    log = _good_run(tmp_path / "runs")
+    deep_toml = tmp_path / "deep.toml"
+    deep_toml.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    deep_yaml = tmp_path / "deep.yaml"
+    deep_yaml.write_text("run: " + "[" * 1500 + "]" * 1500 + "\n")
+    digits = tmp_path / "digits.yaml"
+    digits.write_text("run: {name: x}\ntraining_config: {optim_config: {lr: " + "9" * 5000 + "}}\n")
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    return [
+        ("scan", "--cloudwatch", "j", "--region", "us east/1"),
+        ("scan", "--cloudwatch", "j", "--region", "us-east-1", "--endpoint-url", "not a url"),
+        ("scan", log, "--config", deep_toml),
+        ("scan", log, "--config", fifo),
+        ("report", log, "--config", fifo, "-o", tmp_path / "r.html"),
+        ("scan", log, "--metric-definitions", fifo),
+        ("lint", deep_yaml),
+        ("lint", digits),
+        ("lint", fifo),
+        ("lint", tmp_path),
+        ("report", log, "-o", tmp_path / "missing" / "r.html"),
+        ("report", log, "-o", tmp_path),
+    ]
+
+
+def test_ordinary_mistakes_get_one_line_and_exit_2(tmp_path):
+    for args in _mistakes(tmp_path):
+        done = _cli(*args)
+        assert done.returncode == 2, (args, done.returncode, done.stderr[-1500:])
+        assert "Traceback" not in done.stderr, (args, done.stderr[-1500:])
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("forge-monitor: "), (args, done.stderr)
