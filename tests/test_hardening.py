@@ -315,3 +315,28 @@ def test_ordinary_mistakes_get_one_line_and_exit_2(tmp_path):
         assert "Traceback" not in done.stderr, (args, done.stderr[-1500:])
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("forge-monitor: "), (args, done.stderr)
+
+
+# --- M2: a large JSONL truncated during its first read ------------------------------------------------
+
+def test_jsonl_truncated_during_its_first_read_never_kills_the_process(tmp_path):
+    path = tmp_path / "big.jsonl"
+    line = '{"step": %d, "loss": 0.5, "learning_rate": 1e-05, "grad_norm": 1.25, "epoch": 0.001}\n'
+    with path.open("w") as handle:
+        handle.writelines(line % i for i in range(1, 260_001))  # over reader.MAP_JSONL_BYTES (16 MB)
+    assert path.stat().st_size > 17 << 20
+    # The writer truncates the file (open(..., "w"), copytruncate) while the reader counts its lines: the
+    # count is where the truncation lands, deterministically.
+    child = _bounded(f"""
+        import os
+        from forge_monitor.ingest import load_paths, tabular
+        real = tabular.count_byte
+        def count_then_truncate(data, byte):
+            os.truncate({str(path)!r}, 1000)
+            return real(data, byte)
+        tabular.count_byte = count_then_truncate
+        result = load_paths([{str(path)!r}])
+        print("alive", len(result.runs), [str(e) for e in result.errors])
+    """)
+    assert child.returncode == 0, (child.returncode, child.stderr[-1500:])
+    assert "alive" in child.stdout

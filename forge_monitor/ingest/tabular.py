@@ -9,12 +9,9 @@ so a bad cell costs that cell only.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
-import mmap
-import os
 
 import numpy as np
 import polars as pl
@@ -230,50 +227,32 @@ def _parse_in_blocks(data: bytes, info: RunInfo, first_line: int):
 
 
 def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame, int, int] | None:
-    """A whole JSONL file read in place: ``(records, bytes consumed, lines consumed)``, or None when
-    the caller must read the bytes and go through ``parse_jsonl``.
+    """A whole JSONL file in one pass of the fast reader: ``(records, bytes consumed, lines consumed)``,
+    or None when the caller must go through ``parse_jsonl`` (the file does not end with a complete line).
 
-    For a large first read this saves copying the file into memory: polars reads the file itself
-    (memory-mapped) and the counts the guard needs come from a read-only map. None when the file
-    does not end with a complete line, or when it grew between the map and polars' read (polars
-    then sees rows the map does not have). A file truncated during the count would fault the map,
-    as it would polars' own map; this path only runs for the first read of a file, never for the
-    small reads a live run makes.
+    The bytes are read once into memory and every count and parse works on that copy. The file is
+    never memory-mapped, by us or by polars (which maps a path it is given): a file that someone
+    truncates while a map is read (``open(..., "w")``, a copytruncate rotation) raises SIGBUS, which
+    kills the process - the whole dashboard server (audit 2026-11-29 M2). A read() of a shrinking
+    file only returns fewer bytes; the next refresh notices the truncation and says so.
     """
-    with _mapped(path) as view:
-        size = len(view)
-        if size == 0 or view[size - 1] != ord("\n"):
-            return None
-        n_lines, colons = count_byte(view, ord("\n")), count_byte(view, ord(":"))
-    table = _read_json_lines_fast(str(path), colons)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    size = len(data)
+    if size == 0 or data[size - 1] != ord("\n"):
+        return None
+    n_lines, colons = count_byte(data, ord("\n")), count_byte(data, ord(":"))
+    table = _read_json_lines_fast(io.BytesIO(data), colons)
     if table is None:  # a line the fast readers reject: the blocks find it without a second whole read
-        with open(path, "rb") as handle:
-            data = handle.read(size)
         return parse_jsonl(data, info, carry=carry, n_lines=n_lines), size, n_lines
     if table.height > n_lines:
         return None
     line_numbers = None
-    if table.height < n_lines:  # blank lines (or growth): rows must map back onto the map's lines
-        with _mapped(path) as view:
-            line_numbers = _row_lines(view[:size], table.height, 1)
+    if table.height < n_lines:  # blank lines: rows must map back onto the lines
+        line_numbers = _row_lines(data, table.height, 1)
         if line_numbers is None:
             return None
     return _records(table, info, 1, 0, carry, line_numbers), size, n_lines
-
-
-@contextlib.contextmanager
-def _mapped(path):
-    """A read-only view of the file's bytes, without copying them."""
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            yield memoryview(b"")  # an empty file cannot be mapped
-            return
-        if hasattr(mmap, "MAP_POPULATE"):  # Linux: fault the whole map in at once; all of it is read
-            mapped = mmap.mmap(handle.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
-        else:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        with mapped, memoryview(mapped) as view:
-            yield view
 
 
 # What polars' NDJSON reader skips as a blank line (it rejects a line holding any other whitespace).
