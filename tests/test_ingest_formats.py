@@ -373,3 +373,13 @@ def test_an_event_file_still_being_written_is_not_corrupt(tmp_path):
     cut.write_bytes(data[:-7])  # the last record half written
     run = _read(cut.parent)
     assert run.frame.step.max() == 49 and not [w for w in run.info.warnings if "corrupt" in w]
+
+
+def test_a_nova_step_beyond_int64_is_a_skipped_line(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(f"Training epoch 0, iteration {i}/3 | global_step: {s} | reduced_train_loss: 0.{i}\n"
+                            for i, s in ((1, "1"), (2, "1e30"), (3, "3"))))
+    run = _read(path)
+    assert sorted(run.frame.step.unique()) == [1, 3]
+    (skipped,) = run.info.skipped
+    assert skipped.line == 2 and skipped.reason == "step value is out of range"

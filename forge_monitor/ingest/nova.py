@@ -19,6 +19,8 @@ per-line Python loop (see ``bench/ingest_bench.py``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 
@@ -119,9 +121,11 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
         segments = segments.with_columns(
             pl.when(glued).then(text_col.str.replace(_SECTION_END, "${1}")).otherwise(text_col).alias("text")
         )
-    finite = pl.col("stepf").is_not_null() & pl.col("stepf").is_finite()
-    for line, text_ in segments.filter(~finite).select("line", "text").iter_rows():
-        info.skip(line, "step value is not a finite number", text_)
+    # A step must fit int64 (a step of 1e30 is a bad line, not the end of the file's reading).
+    finite = pl.col("stepf").is_not_null() & pl.col("stepf").is_finite() & (pl.col("stepf").abs() < 2.0**62)
+    for line, text_, stepf in segments.filter(~finite).select("line", "text", "stepf").iter_rows():
+        out_of_range = stepf is not None and math.isfinite(stepf)
+        info.skip(line, "step value is out of range" if out_of_range else "step value is not a finite number", text_)
     # In the progress-bar shape (``key=value``) a colon is not a separator: ``Epoch 1: : 3it`` and
     # ``[00:32`` are not metrics.
     key_value = text_col
