@@ -110,7 +110,8 @@ def test_detector_and_recipe_pages_render():
     assert any("lr_off_default_with_mixing" in m.value for m in at.markdown)
     assert any("revert this first" in i.value for i in at.info)
     at.text_area(key="recipe_text").input("run: [unclosed").run()
-    assert any("invalid YAML at line 1" in e.value for e in at.error)
+    assert any("invalid YAML at line 2, column 1 (while parsing a flow sequence at line 1, column 6)" in e.value
+               for e in at.error)  # where libyaml noticed it, and where the bracket was opened
 
 
 def test_folder_outside_the_allowed_roots_is_refused(tmp_path, monkeypatch):

@@ -36,6 +36,10 @@ def parse_recipe_text(text: str, name: str = "recipe") -> dict:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        context = getattr(err, "context_mark", None)
+        if context is not None and mark is not None and context.line != mark.line:
+            # libyaml notices an unclosed bracket at the end of the text: say where it was opened too.
+            where += f" ({getattr(err, 'context', None) or 'started'} at line {context.line + 1}, column {context.column + 1})"
         raise RecipeError(f"{name}: invalid YAML{where}: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(recipe, dict):
         raise RecipeError(f"{name}: a recipe must be a mapping of fields, got {type(recipe).__name__}")
