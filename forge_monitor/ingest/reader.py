@@ -28,8 +28,8 @@ from .metric_definitions import MetricDefinitions, parse_with_definitions
 
 _HEAD_CHECK = 4096  # bytes compared to notice a file rewritten in place
 _BYTES_PARSERS = {"jsonl", "llamafactory_jsonl"}  # handed raw bytes: no decode / re-encode round trip
-# A first read of a JSONL file this large is parsed in place rather than copied into memory first
-# (tabular.parse_jsonl_file); below it the copy costs less than a few milliseconds.
+# A first read of a JSONL file this large goes through tabular.parse_jsonl_file: one read, every count
+# and the parse on that copy (never a memory map: a file truncated under a map kills the process).
 MAP_JSONL_BYTES = 16 << 20
 # Followed live, an unterminated last line is read once the file has been quiet this long (a writer
 # mid-flush finishes its line well within it); a one-shot read takes it at once.
