@@ -206,3 +206,10 @@ def test_log_content_cannot_inject_markdown_or_html(tmp_path, monkeypatch):
     assert not any(beacon in text or "](" in text for text in shown)  # ... never as markdown
     names = [trace.get("name", "") for spec in chart_specs(at) for trace in spec["data"]]
     assert names and not any("<a href" in name for name in names)
+
+
+def test_a_malformed_region_in_the_url_is_an_error_in_the_sidebar_not_a_traceback():
+    """Audit M7: `?source=cloudwatch&job=x&region=us east 1` replaced the whole page with a traceback."""
+    at = open_app(source="cloudwatch", job="x", region="us east 1")
+    assert not at.exception, at.exception
+    assert any("not an AWS region name" in e.value for e in at.sidebar.error)

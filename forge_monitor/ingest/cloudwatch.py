@@ -82,7 +82,14 @@ def make_clients(source: CloudWatchSource) -> dict:
     kwargs = {"config": config}
     if source.endpoint_url:
         kwargs["endpoint_url"] = source.endpoint_url
-    return {name: session.client(name, **kwargs) for name in ("logs", "cloudwatch", "sagemaker")}
+    from botocore.exceptions import InvalidRegionError
+
+    try:
+        return {name: session.client(name, **kwargs) for name in ("logs", "cloudwatch", "sagemaker")}
+    except InvalidRegionError:
+        raise CloudWatchError(f"{source.region!r} is not an AWS region name (such as us-east-1)") from None
+    except ValueError as err:  # botocore: "Invalid endpoint: ..."
+        raise CloudWatchError(f"{err}: pass a URL such as http://127.0.0.1:5000 as the endpoint") from None
 
 
 def explain(err: Exception, source: CloudWatchSource, action: str) -> CloudWatchError:
