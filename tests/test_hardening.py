@@ -343,3 +343,48 @@ def test_jsonl_truncated_during_its_first_read_never_kills_the_process(tmp_path)
     """, limit_memory=False)  # polars' thread arenas reserve address space; this child is not a memory test
     assert child.returncode == 0, (child.returncode, child.stderr[-1500:])
     assert "alive" in child.stdout
+
+
+# --- M5: catastrophic regexes in metric definitions ----------------------------------------------
+
+def test_a_catastrophic_metric_regex_cannot_hang_a_scan(tmp_path):
+    """``(a+)+$`` on 'aaa...!' backtracks for hours in Python's re; the lines are matched in linear time."""
+    log = tmp_path / "main.log"
+    log.write_text("".join(f"s:{i} loss:{1.0 / i} " + "a" * 40 + "!\n" for i in range(1, 51)))
+    defs = tmp_path / "defs.json"
+    defs.write_text(json.dumps({"StepRegex": r"s:(\d+) ",
+                                "MetricDefinitions": [{"Name": "train_loss", "Regex": r"loss:([0-9.]+)"},
+                                                      {"Name": "evil", "Regex": r"((a+)+)$"}]}))
+    try:
+        done = subprocess.run([sys.executable, "-m", "forge_monitor", "scan", str(log), "--metric-definitions", str(defs),
+                               "--json"], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("scan did not finish in 120 s: the regex backtracked")
+    run = json.loads(done.stdout)["runs"][0]
+    assert run["steps"] == {"first": 1, "last": 50, "count": 50} and "train_loss" in run["metrics"]
+
+
+def test_look_around_in_a_metric_regex_is_refused_with_the_reason():
+    from forge_monitor.ingest import parse_definitions
+
+    with pytest.raises(ValueError, match="linear-time matcher lacks"):
+        parse_definitions([{"Name": "train_loss", "Regex": r"(?<=loss: )([0-9.]+)"}])
+
+
+def test_metric_definitions_read_incrementally_carry_the_last_step(tmp_path):
+    from forge_monitor.ingest import LiveRun, parse_definitions
+    from forge_monitor.schema import RunInfo
+
+    definitions = parse_definitions({"StepRegex": r"^step (\d+)", "MetricDefinitions": [
+        {"Name": "train_loss", "Regex": r"loss ([0-9.]+)"}, {"Name": "val_loss", "Regex": r"^val ([0-9.]+)"}]})
+    path = tmp_path / "main.log"
+    path.write_text("noise\nstep 1 loss 2.0\nstep 2 loss 1.5\n")
+    live = LiveRun(RunInfo(run_id="r", source=str(path), format=""), [[path]], definitions=definitions)
+    live.refresh()
+    with open(path, "a") as handle:
+        handle.write("val 1.7\nstep 3 loss 1.2.3\nstep 4 loss 1.0\n")
+    live.refresh()
+    frame = live.frame
+    assert frame[frame.metric == "val_loss"].set_index("step").value.to_dict() == {2: 1.7}  # the last step seen
+    assert frame[frame.metric == "train_loss"].set_index("step").value.to_dict() == {1: 2.0, 2: 1.5, 4: 1.0}
+    assert [(s.line, s.reason) for s in live.info.skipped] == [(5, "train_loss: '1.2.3' is not a number")]

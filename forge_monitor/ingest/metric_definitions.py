@@ -11,6 +11,11 @@ or, with a step regex (recommended)::
 Each regex is applied to each line and its first group is the value, as SageMaker does. A line
 with a metric but no step match takes the last step seen (e.g. ``val loss`` printed after its
 step line); without a step regex, steps count the lines that matched.
+
+The regexes run in polars' engine (Rust's ``regex``), which matches in time linear in the line: a
+pattern such as ``(a+)+$`` that backtracks for hours in Python's ``re`` cannot hang a scan or the
+dashboard. Look-around and back-references need a backtracking engine, so a definition that uses
+them is refused with that reason when it is loaded.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import polars as pl
+
 from ..schema import RunInfo
-from ._tidy import empty_records, records_from_lists
+from ._tidy import RECORD_SCHEMA, empty_records
 
 STEP_LIMIT = float(2 ** 63)  # a step is an int64
 
@@ -43,6 +51,12 @@ def _compile(pattern, where: str) -> re.Pattern:
         raise ValueError(f"{where}: invalid regex {pattern!r}: {err}") from None
     if compiled.groups < 1:
         raise ValueError(f"{where}: regex {pattern!r} needs a capturing group around the value")
+    try:  # the engine the lines are matched with: linear time, no look-around or back-references
+        pl.Series([""], dtype=pl.Utf8).str.extract(pattern, 1)
+    except pl.exceptions.PolarsError as err:
+        detail = " ".join(str(err).split())[:200]
+        raise ValueError(f"{where}: regex {pattern!r} uses a feature the linear-time matcher lacks (look-around or a "
+                         f"back-reference?): rewrite it with a capturing group around the value ({detail})") from None
     return compiled
 
 
@@ -98,53 +112,69 @@ def load_definitions(path: str | Path) -> MetricDefinitions:
 def parse_with_definitions(
     text: str, info: RunInfo, definitions: MetricDefinitions, *, first_line: int = 1, seq_start: int = 0, carry: dict
 ):
-    seq, line_no, steps, names, values = [], [], [], [], []
-    last_step = carry.get("last_step")
-    ordinal = carry.get("ordinal", 0)
-    record = seq_start
+    """Complete lines -> records, every regex in one vectorised pass per definition (see the module)."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    for offset, raw in enumerate(lines):
-        for segment in raw.replace("#015", "\r").split("\r"):
-            found = []
-            for name, pattern in definitions.metrics:
-                match = pattern.search(segment)
-                if match:
-                    try:
-                        found.append((name, float(match.group(1))))
-                    except (TypeError, ValueError):
-                        info.skip(first_line + offset, f"{name}: {match.group(1)!r} is not a number", segment)
-            if not found:
-                continue
-            if definitions.step is not None:
-                step_match = definitions.step.search(segment)
-                if step_match:
-                    try:
-                        stepf = float(step_match.group(1))
-                    except (TypeError, ValueError):
-                        info.skip(first_line + offset, "step is not a number", segment)
-                        continue
-                    if not abs(stepf) < STEP_LIMIT:  # also inf and nan
-                        info.skip(first_line + offset, f"step {step_match.group(1)!r} is out of range", segment)
-                        continue
-                    last_step = int(stepf)
-                if last_step is None:
-                    info.skip(first_line + offset, "metric before any step", segment)
-                    continue
-                step = last_step
-            else:
-                ordinal += 1
-                step = ordinal
-            for name, value in found:
-                seq.append(record)
-                line_no.append(first_line + offset)
-                steps.append(step)
-                names.append(name)
-                values.append(value if not math.isnan(value) else math.nan)
-            record += 1
-    carry["last_step"] = last_step
-    carry["ordinal"] = ordinal
-    if not seq:
+    if not lines:
         return empty_records()
-    return records_from_lists(seq, line_no, steps, names, values)
+    frame = pl.DataFrame({"line": np.arange(first_line, first_line + len(lines), dtype=np.int64), "text": lines},
+                         schema={"line": pl.Int64, "text": pl.Utf8})
+    if "\r" in text or "#015" in text:
+        frame = frame.with_columns(pl.col("text").str.replace_all("#015", "\r", literal=True).str.split("\r")).explode("text")
+    names = [name for name, _ in definitions.metrics]
+    raw = frame.select(
+        "line", "text",
+        *(pl.col("text").str.extract(pattern.pattern, 1).alias(f"m{i}") for i, (_, pattern) in enumerate(definitions.metrics)),
+    )
+    values = raw.select(pl.col(f"m{i}").cast(pl.Float64, strict=False).alias(f"v{i}") for i in range(len(names)))
+    raw = pl.concat([raw, values], how="horizontal")
+    for i, name in enumerate(names):
+        for line, value, segment in raw.filter(pl.col(f"m{i}").is_not_null() & pl.col(f"v{i}").is_null()).select(
+                "line", f"m{i}", "text").iter_rows():
+            info.skip(line, f"{name}: {value!r} is not a number", segment)
+    found = raw.filter(pl.any_horizontal(pl.col(f"v{i}").is_not_null() for i in range(len(names))))
+    if found.height == 0:
+        return empty_records()
+    last_step = carry.get("last_step")
+    if definitions.step is not None:
+        step_text = found["text"].str.extract(definitions.step.pattern, 1)
+        stepf = step_text.cast(pl.Float64, strict=False)
+        bad_number = step_text.is_not_null() & stepf.is_null()
+        out_of_range = stepf.is_not_null() & ~(stepf.abs() < STEP_LIMIT).fill_null(False)
+        for line, segment in found.filter(bad_number).select("line", "text").iter_rows():
+            info.skip(line, "step is not a number", segment)
+        for line, shown, segment in found.with_columns(step_text.alias("_s")).filter(out_of_range).select(
+                "line", "_s", "text").iter_rows():
+            info.skip(line, f"step {shown!r} is out of range", segment)
+        usable = ~(bad_number | out_of_range)
+        own = pl.Series(np.where(stepf.is_not_null().to_numpy() & usable.to_numpy(),
+                                 stepf.fill_null(0).fill_nan(0).to_numpy(), np.nan))
+        # A line without its own step takes the last step seen (across reads: ``carry``).
+        steps = pl.Series(own).fill_nan(None).forward_fill()
+        if last_step is not None:
+            steps = steps.fill_null(float(last_step))
+        before_any = steps.is_null() & usable
+        for line, segment in found.filter(before_any).select("line", "text").iter_rows():
+            info.skip(line, "metric before any step", segment)
+        keep = usable & steps.is_not_null()
+        if steps.drop_nulls().len():
+            carry["last_step"] = int(steps.drop_nulls()[-1])
+        found = found.with_columns(steps.alias("_step")).filter(keep)
+        step_column = pl.col("_step").cast(pl.Int64)
+    else:
+        ordinal = carry.get("ordinal", 0)
+        found = found.with_columns(pl.int_range(ordinal + 1, ordinal + 1 + found.height, dtype=pl.Int64).alias("_step"))
+        carry["ordinal"] = ordinal + found.height
+        step_column = pl.col("_step")
+    if found.height == 0:
+        return empty_records()
+    found = found.with_row_index("_seq", offset=seq_start)
+    parts = [
+        found.filter(pl.col(f"v{i}").is_not_null()).select(
+            pl.col("_seq").cast(pl.Int64).alias("seq"), "line", step_column.alias("step"),
+            pl.lit(name).alias("metric"), pl.col(f"v{i}").alias("value"))
+        for i, name in enumerate(names)
+    ]
+    records = pl.concat(parts).sort("seq", maintain_order=True).with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
+    return records.select(list(RECORD_SCHEMA)).cast(RECORD_SCHEMA)
