@@ -202,3 +202,19 @@ def test_an_upload_folder_goes_with_the_session():
     del upload, same
     gc.collect()
     assert not path.exists()  # the session's state was dropped: its upload folder is removed
+
+
+def test_a_refused_folder_is_named_as_typed_not_where_it_resolves(tmp_path, monkeypatch):
+    """Audit L10: `/proc/self/cwd` or `~` printed the resolved server path (a symlink's target)."""
+    from forge_monitor.ui.data import check_folder
+
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    secret = tmp_path / "secret-target-name"
+    secret.mkdir()
+    (allowed / "link").symlink_to(secret)
+    monkeypatch.setenv("FORGE_MONITOR_ROOTS", str(allowed))
+    folder, reason = check_folder(str(allowed / "link"))
+    assert folder is None and "secret-target-name" not in reason and str(allowed / "link") in reason
+    folder, reason = check_folder("~")
+    assert folder is None and reason.startswith("'~' is outside the allowed folders")

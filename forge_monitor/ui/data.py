@@ -66,10 +66,13 @@ def check_folder(raw: str) -> tuple[Path | None, str | None]:
         return None, ("no folders are allowed: set FORGE_MONITOR_ROOTS to the folders the dashboard may read "
                       "(e.g. FORGE_MONITOR_ROOTS=/data/runs make demo)")
     folder = Path(raw).expanduser().resolve()
+    # The refusal names the path as it was typed, never where it resolves to (``~`` or a symlink would
+    # otherwise tell any visitor the server's home folder or a link's target); the allowed folders are
+    # named, since they are what the visitor may choose from.
     if not any(folder == root or root in folder.parents for root in roots):
-        return None, f"{folder} is outside the allowed folders ({', '.join(str(r) for r in roots)})"
+        return None, f"{raw.strip()!r} is outside the allowed folders ({', '.join(str(r) for r in roots)})"
     if not folder.is_dir():
-        return None, f"{folder} is not a folder"
+        return None, f"{raw.strip()!r} is not a folder"
     return folder, None
 
 
