@@ -107,7 +107,8 @@ def test_directory_with_no_runs(tmp_path):
     (tmp_path / "notes.txt").write_text("meeting notes\n")
     result = load_paths([str(tmp_path)])
     assert not result.runs
-    assert result.errors[0].reason == "no training runs found in this directory"
+    assert result.errors[0].reason.startswith("no training runs found in this directory (1 file(s) skipped; notes.txt: "
+                                              "unrecognized format")  # why, in the error itself (audit L11)
     assert "unrecognized format" in result.problems[0].reason  # notes.txt, explained
 
 
@@ -240,3 +241,25 @@ def test_large_jsonl_with_bad_lines_is_read_in_blocks_like_line_by_line(tmp_path
     assert records.filter(pl.col("metric") == "val_loss").select("step", "line", "value").rows() == [(301, 301, 1.9)]
     # One block went line by line for the whole file; in blocks, only the two holding lines 51 and 121.
     assert lines_parsed_one_by_one[0] == 400 and 0 < lines_parsed_one_by_one[-1] <= 2 * 40
+
+
+def test_a_looping_or_dangling_symlink_is_named_as_such(tmp_path):
+    """Audit L11: a looping symlink named on the command line said 'no such file or directory'."""
+    loop = tmp_path / "loop.log"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "dangling.log"
+    dangling.symlink_to(tmp_path / "gone.log")
+    result = load_paths([str(loop), str(dangling), str(tmp_path / "absent.log")])
+    assert [e.reason for e in result.errors] == ["a symlink that leads nowhere (its target is missing, or it loops)"] * 2 + [
+        "no such file or directory"]
+
+
+def test_a_broken_aws_config_is_named_not_a_missing_profile(tmp_path, monkeypatch):
+    from forge_monitor.ingest.cloudwatch import CloudWatchError, CloudWatchSource, make_clients
+
+    config = tmp_path / "config"
+    config.write_text("[default\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with pytest.raises(CloudWatchError, match="cannot read the AWS configuration"):
+        make_clients(CloudWatchSource("j", region="us-east-1"))

@@ -74,7 +74,9 @@ def make_clients(source: CloudWatchSource) -> dict:
 
     try:
         session = boto3.Session(profile_name=source.profile, region_name=source.region)
-    except Exception as err:  # ProfileNotFound
+    except Exception as err:  # ProfileNotFound, or an AWS config file that does not parse
+        if source.profile is None:
+            raise CloudWatchError(f"cannot read the AWS configuration (~/.aws/config, AWS_CONFIG_FILE): {err}") from None
         raise CloudWatchError(f"AWS profile {source.profile!r} not found: check ~/.aws/config or --profile ({err})") from None
     if session.region_name is None:
         raise CloudWatchError("no AWS region set: pass --region (or set AWS_REGION / AWS_DEFAULT_REGION)")
@@ -282,7 +284,7 @@ class CloudWatchRun:
         if self._group:
             return self._group
         if not self.source.cluster:
-            raise CloudWatchError("HyperPod needs the cluster name: pass --cluster")
+            raise CloudWatchError("HyperPod needs the cluster name (--cluster, or the dashboard's cluster field)")
         prefix = f"{HYPERPOD_PREFIX}{self.source.cluster}/"
         page = self._api("logs:DescribeLogGroups", self.clients["logs"].describe_log_groups, logGroupNamePrefix=prefix)
         groups = [g["logGroupName"] for g in page.get("logGroups", [])]

@@ -224,13 +224,17 @@ def load_paths(paths, *, definitions: MetricDefinitions | None = None) -> LoadRe
     for raw in paths:
         path = Path(raw)
         if not path.exists():
-            result.errors.append(FileProblem(str(raw), "no such file or directory"))
+            reason = ("a symlink that leads nowhere (its target is missing, or it loops)" if path.is_symlink()
+                      else "no such file or directory")
+            result.errors.append(FileProblem(str(raw), reason))
             continue
         if path.is_dir():
             specs, problems = find_runs(path, definitions=definitions)
             result.problems.extend(FileProblem(f"{raw.rstrip('/')}/{p.path}", p.reason) for p in problems)
             if not specs:
-                result.errors.append(FileProblem(str(raw), "no training runs found in this directory"))
+                # Say why, not only that: the one skipped file of an upload is the usual case.
+                why = f" ({len(problems)} file(s) skipped; {problems[0].path}: {problems[0].reason})" if problems else ""
+                result.errors.append(FileProblem(str(raw), f"no training runs found in this directory{why}"))
             for spec in specs:
                 try:
                     result.runs.append(open_run(spec, definitions=definitions))
