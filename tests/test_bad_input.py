@@ -263,3 +263,18 @@ def test_a_broken_aws_config_is_named_not_a_missing_profile(tmp_path, monkeypatc
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with pytest.raises(CloudWatchError, match="cannot read the AWS configuration"):
         make_clients(CloudWatchSource("j", region="us-east-1"))
+
+
+def test_what_cannot_be_a_log_in_a_folder_is_listed_not_skipped_quietly(tmp_path):
+    """Audit L8: FIFOs, dangling and looping symlinks inside a folder were ignored without a word."""
+    import os
+
+    (tmp_path / "good.log").write_text(_pipe(1, 2.0))
+    os.mkfifo(tmp_path / "pipe.log")
+    (tmp_path / "dangling.log").symlink_to(tmp_path / "gone.log")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "back").symlink_to(tmp_path)  # a folder link that loops back to the top
+    result = load_paths([str(tmp_path)])
+    assert [r.info.run_id for r in result.runs] == [f"{tmp_path.name}/good.log"]  # read once, no hang
+    reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in result.problems}
+    assert reasons["pipe.log"].startswith("not a regular file") and reasons["dangling.log"].startswith("a symlink that leads nowhere")

@@ -15,6 +15,7 @@ A recipe YAML next to the log fills in technique, training mode and hyperparamet
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,20 +70,49 @@ def _head(path: Path, limit: int = SNIFF_BYTES) -> bytes:
         return handle.read(limit)
 
 
-def _walk(root: Path):
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).parts
-        if any(part in SKIP_DIRS or part.startswith(".") for part in rel[:-1]):
+def _walk(root: Path, problems: list[FileProblem]) -> list[Path]:
+    """The candidate files under ``root``, sorted. What cannot be a log is said, not skipped quietly:
+    a folder that cannot be listed, a FIFO / socket / device, a symlink that leads nowhere. Symlinked
+    folders are followed once each (a link that loops back is not walked again)."""
+    files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def where(path: Path) -> str:
+        return path.relative_to(root).as_posix()
+
+    def cannot_list(err: OSError) -> None:
+        problems.append(FileProblem(where(Path(err.filename)) + "/", f"cannot list this folder: {err.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_list, followlinks=True):
+        here = Path(dirpath)
+        try:
+            st = here.stat()
+        except OSError:
+            dirnames[:] = []
             continue
-        if path.is_file() and not path.name.startswith("."):
-            yield path
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop, or two links to one folder
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = here / name
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink() and not path.exists():
+                problems.append(FileProblem(where(path), "a symlink that leads nowhere (its target is missing, or it loops)"))
+            elif not path.is_dir():
+                problems.append(FileProblem(where(path), "not a regular file (a FIFO, socket or device): not read"))
+    return sorted(files)
 
 
 def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tuple[list[RunSpec], list[FileProblem]]:
     """Search a directory for runs. Unusable candidate files are reported, not fatal."""
     specs: list[RunSpec] = []
     problems: list[FileProblem] = []
-    files = list(_walk(root))
+    files = _walk(root, problems)
     def rel(path: Path) -> str:
         # Relative to the folder searched; a run lying directly in it keeps the folder's name.
         relative = path.relative_to(root)
