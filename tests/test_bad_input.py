@@ -278,3 +278,13 @@ def test_what_cannot_be_a_log_in_a_folder_is_listed_not_skipped_quietly(tmp_path
     assert [r.info.run_id for r in result.runs] == [f"{tmp_path.name}/good.log"]  # read once, no hang
     reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in result.problems}
     assert reasons["pipe.log"].startswith("not a regular file") and reasons["dangling.log"].startswith("a symlink that leads nowhere")
+
+
+def test_jsonl_whose_step_key_changes_part_way_keeps_its_later_rows(tmp_path):
+    """Audit L12: rows after `step` became `global_step` were skipped as 'no numeric step'."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(f'{{"step": {s}, "loss": {1.0 / s}}}\n' for s in range(1, 6))
+                    + "".join(f'{{"global_step": {s}, "loss": {1.0 / s}}}\n' for s in range(6, 11)))
+    run = load_paths([str(path)]).runs[0]
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step) == list(range(1, 11))
+    assert run.info.lines_skipped == 0 and "global_step" not in set(run.frame.metric.astype(str))

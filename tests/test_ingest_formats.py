@@ -175,7 +175,11 @@ def test_bedrock_training_and_validation_csv_are_one_run(tmp_path):
 
 
 def _tfrecord(payload: bytes) -> bytes:
-    return struct.pack("<Q", len(payload)) + b"\0" * 4 + payload + b"\0" * 4
+    """TFRecord framing with its checksums, as every writer produces it (the reader checks the length's)."""
+    from tensorboardX.record_writer import masked_crc32c
+
+    header = struct.pack("<Q", len(payload))
+    return header + struct.pack("<I", masked_crc32c(header)) + payload + struct.pack("<I", masked_crc32c(payload))
 
 
 def test_tensorboard_both_scalar_encodings_and_every_point(tmp_path):

@@ -64,7 +64,13 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
             info.warnings.append(f"no step column (looked for {', '.join(STEP_KEYS[:5])}, ...): steps are row numbers")
             carry["warned_no_step"] = True
     else:
+        # A file whose step key changes part way (``step`` -> ``global_step``, two writers' habits) keeps
+        # its later rows: a row without the first key takes another step key it has.
+        others = [k for k in STEP_KEYS if k != step_key and k in table.columns]
         stepf = table[step_key].cast(pl.Float64, strict=False)
+        if others and stepf.null_count():
+            stepf = table.select(pl.coalesce([pl.col(k).cast(pl.Float64, strict=False) for k in (step_key, *others)]))
+            stepf = stepf.to_series()
         numeric = stepf.is_not_null() & stepf.is_finite()
         usable = numeric & (stepf.abs() < STEP_LIMIT)
         table = table.with_columns(line.alias("line"), numeric.alias("_numeric"),
@@ -83,7 +89,7 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
         total = table["total_steps"].cast(pl.Float64, strict=False).drop_nulls()
         if len(total):
             info.hyperparameters.setdefault("max_steps", int(total[-1]))
-    skip = {step_key, "line", "seq", "step", *_BOOKKEEPING}
+    skip = {step_key, "line", "seq", "step", *_BOOKKEEPING, *(k for k in STEP_KEYS if k in table.columns)}
     # Canonical names on the columns (cheap) rather than on every melted row; two source columns
     # with one canonical name (loss and train/loss) keep the later column's value.
     renamed: dict[str, pl.Expr] = {}
