@@ -152,6 +152,25 @@ def test_a_symlinked_file_leading_outside_the_roots_is_refused_with_the_reason(r
     assert "leaves the allowed folders" in reasons["metrics.csv"]
 
 
+def test_a_file_leading_outside_the_roots_is_not_even_opened(root, tmp_path, monkeypatch):
+    """The run search used to read the first bytes of such a file to tell its format."""
+    from forge_monitor.ingest import discover
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
+    (root / "runs" / "ok.jsonl").write_text(jsonl(range(1, 5)))
+    (root / "runs" / "train.jsonl").symlink_to(outside / "secret.jsonl")
+    sniffed = []
+    real_head = discover._head
+    monkeypatch.setattr(discover, "_head", lambda path, *a, **k: sniffed.append(str(path)) or real_head(path, *a, **k))
+    at = open_app(source="folder", folder=str(root / "runs"))
+    assert not at.exception, at.exception
+    assert str(root / "runs" / "ok.jsonl") in sniffed and str(root / "runs" / "train.jsonl") not in sniffed
+    reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in at.session_state["loaded"].problems}
+    assert "leaves the allowed folders" in reasons["train.jsonl"]
+
+
 def test_a_symlinked_recipe_leading_outside_refuses_its_run(root, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -70,7 +70,7 @@ def _head(path: Path, limit: int = SNIFF_BYTES) -> bytes:
         return handle.read(limit)
 
 
-def _walk(root: Path, problems: list[FileProblem]) -> list[Path]:
+def _walk(root: Path, problems: list[FileProblem], exclude=frozenset()) -> list[Path]:
     """The candidate files under ``root``, sorted. What cannot be a log is said, not skipped quietly:
     a folder that cannot be listed, a FIFO / socket / device, a symlink that leads nowhere. Symlinked
     folders are followed once each (a link that loops back is not walked again)."""
@@ -99,6 +99,8 @@ def _walk(root: Path, problems: list[FileProblem]) -> list[Path]:
             if name.startswith("."):
                 continue
             path = here / name
+            if str(path) in exclude:
+                continue  # the caller refuses it (a symlink leaving the allowed folders): not even sniffed
             if path.is_file():
                 files.append(path)
             elif path.is_symlink() and not path.exists():
@@ -108,11 +110,13 @@ def _walk(root: Path, problems: list[FileProblem]) -> list[Path]:
     return sorted(files)
 
 
-def find_runs(root: Path, *, definitions: MetricDefinitions | None = None) -> tuple[list[RunSpec], list[FileProblem]]:
-    """Search a directory for runs. Unusable candidate files are reported, not fatal."""
+def find_runs(root: Path, *, definitions: MetricDefinitions | None = None,
+              exclude=frozenset()) -> tuple[list[RunSpec], list[FileProblem]]:
+    """Search a directory for runs. Unusable candidate files are reported, not fatal; the paths in
+    ``exclude`` (strings) are passed over unread."""
     specs: list[RunSpec] = []
     problems: list[FileProblem] = []
-    files = _walk(root, problems)
+    files = _walk(root, problems, exclude)
     def rel(path: Path) -> str:
         # Relative to the folder searched; a run lying directly in it keeps the folder's name.
         relative = path.relative_to(root)

@@ -15,7 +15,8 @@ import streamlit as st
 
 from ..alerts import Severity
 from ..detectors import run_checks
-from ..ingest import FileProblem, FormatError, find_runs, open_run
+from ..ingest import FileProblem, find_runs, open_run
+from ..ingest.discover import failure_reason
 from ..ingest.discover import SKIP_DIRS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -146,9 +147,10 @@ class FolderCache:
             name = os.path.basename(path)
             if name.lower().endswith(_SIDE_FILES) or name == "eval_results.json":
                 beside.setdefault(os.path.dirname(path), []).append(path)
-        specs, found = find_runs(folder)
-        problems = [FileProblem(f"{folder}/{p.path}", LEAVES_ROOTS if str(folder / p.path) in escaping else p.reason)
-                    for p in found]
+        specs, found = find_runs(folder, exclude=escaping)  # a file leading outside is not even sniffed
+        problems = [FileProblem(f"{folder}/{p.path}", p.reason) for p in found]
+        problems += [FileProblem(f"{folder}/{os.path.relpath(p, folder)}", LEAVES_ROOTS) for p in sorted(escaping)
+                     if not (os.path.basename(p).lower().endswith(_SIDE_FILES) or os.path.basename(p) == "eval_results.json")]
         runs, reports, kept = [], {}, {}
         for spec in specs:
             files = [str(p) for stream in spec.streams for p in stream]
@@ -166,15 +168,17 @@ class FolderCache:
             else:
                 try:
                     run = open_run(spec)
-                except FormatError as err:
-                    problems.append(FileProblem(f"{folder}/{spec.primary.relative_to(folder).as_posix()}", str(err)))
+                except Exception as err:  # noqa: BLE001 - one file's failure is that file's problem
+                    problems.append(FileProblem(f"{folder}/{spec.primary.relative_to(folder).as_posix()}",
+                                                failure_reason(err)))
                     continue
                 entry = (signature, run, run_checks(run.frame, run.info))
             kept[spec.run_id] = entry
             runs.append(entry[1])
             reports[spec.run_id] = entry[2]
         self.runs = kept
-        errors = [] if specs else [FileProblem(str(folder), "no training runs found in this directory")]
+        why = f" ({len(problems)} file(s) skipped; {problems[0].path}: {problems[0].reason})" if problems else ""
+        errors = [] if runs else [FileProblem(str(folder), f"no training runs found in this directory{why}")]
         return Loaded(runs, reports, errors, problems)
 
 
