@@ -288,3 +288,22 @@ def test_jsonl_whose_step_key_changes_part_way_keeps_its_later_rows(tmp_path):
     run = load_paths([str(path)]).runs[0]
     assert sorted(run.frame[run.frame.metric == "train_loss"].step) == list(range(1, 11))
     assert run.info.lines_skipped == 0 and "global_step" not in set(run.frame.metric.astype(str))
+
+
+@pytest.mark.parametrize("case", ["nul line", "latin-1 column", "long preamble"])
+def test_a_few_bad_bytes_or_a_long_preamble_do_not_cost_the_file(tmp_path, case):
+    """Audit L4: one NUL line, a Latin-1 text column or a 1 MB preamble made the whole file unreadable."""
+    if case == "nul line":
+        path = tmp_path / "train.log"
+        path.write_bytes(_pipe(1, 2.0).encode() + b"\x00" * 20 + b"\n" + "".join(_pipe(s, 1.0) for s in range(2, 101)).encode())
+    elif case == "latin-1 column":
+        path = tmp_path / "metrics.csv"
+        path.write_bytes(b"step,loss,note\n" + b"".join(f"{s},{1.0 / s},".encode() + b"caf\xe9 cr\xe8me\n" for s in range(1, 101)))
+    else:
+        path = tmp_path / "train.log"
+        path.write_text("config dump\n" + "setting = value\n" * 80_000 + "".join(_pipe(s, 1.0) for s in range(1, 101)))
+        assert path.stat().st_size > (1 << 20)
+    result = load_paths([str(path)])
+    assert not result.errors, result.errors
+    run = result.runs[0]
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step)[-1] == 100

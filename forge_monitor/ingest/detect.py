@@ -54,6 +54,24 @@ def is_tensorboard_name(path: Path) -> bool:
     return "tfevents" in path.name
 
 
+def sniff_file(path: Path, *, has_definitions: bool = False, read=None) -> str:
+    """``sniff`` on a file's first MiB, then on more of it (8, then 64 MiB) while it is only
+    "unrecognized": a long preamble (a config dump, a banner) may precede the first metric line."""
+    def head(limit: int) -> bytes:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+
+    read = read or head
+    for limit in (SNIFF_BYTES, 8 * SNIFF_BYTES, 64 * SNIFF_BYTES):
+        data = read(limit)
+        try:
+            return sniff(path, data, has_definitions=has_definitions)
+        except FormatError as err:
+            if str(err) != UNRECOGNIZED or len(data) < limit:
+                raise
+    raise FormatError(UNRECOGNIZED + f" (no metric line in the first {64 * SNIFF_BYTES >> 20} MiB)")
+
+
 def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
     """Name the format of a file from its first bytes. Raises FormatError with the reason."""
     if is_lfs_pointer(head):
@@ -62,10 +80,13 @@ def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
         return "tensorboard"
     if not head:
         raise FormatError("empty file (0 bytes)")
-    if b"\x00" in head[:8192]:
+    # Binary is judged by proportion: one NUL line or a Latin-1 text column in a text log costs those
+    # lines (skipped and explained by the parser), not the whole file.
+    window = head[:8192]
+    if window.count(b"\x00") > max(8, len(window) // 100):
         raise FormatError("binary data, not a text log")
     text = head.decode("utf-8", errors="replace")
-    if text.count("\ufffd") > max(8, len(text) // 100):
+    if text.count("\ufffd") > max(64, len(text) // 10):
         raise FormatError("binary data, not a text log (not UTF-8 text)")
     stripped = text.lstrip()
     if not stripped:

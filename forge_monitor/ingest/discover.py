@@ -25,7 +25,7 @@ import pandas as pd
 from ..recipes import find_adjacent_recipe, summarize_recipe
 from ..schema import RunInfo
 from . import nova
-from .detect import LFS_MESSAGE, LFS_POINTER, SNIFF_BYTES, FormatError, is_lfs_pointer, is_tensorboard_name, sniff
+from .detect import LFS_MESSAGE, LFS_POINTER, SNIFF_BYTES, FormatError, is_lfs_pointer, is_tensorboard_name, sniff_file
 from .metric_definitions import MetricDefinitions
 from .reader import LiveRun
 
@@ -170,7 +170,7 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None,
         specs.append(RunSpec(rel(alone), [[alone]], alone))
     for path in others:
         try:
-            sniff(path, _head(path), has_definitions=definitions is not None)
+            sniff_file(path, has_definitions=definitions is not None, read=lambda limit: _head(path, limit))
         except (FormatError, OSError) as err:
             problems.append(FileProblem(path.relative_to(root).as_posix(), str(err) if isinstance(err, FormatError) else err.strerror))
             continue

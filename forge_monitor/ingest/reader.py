@@ -23,7 +23,7 @@ from ..schema import Restart, RunInfo, empty_frame
 from . import hf, nova, tabular, tensorboard
 from ._bytes import count_byte
 from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
-from .detect import FORMAT_KIND, LFS_POINTER, SNIFF_BYTES, FormatError, sniff
+from .detect import FORMAT_KIND, LFS_POINTER, FormatError, sniff, sniff_file
 from .metric_definitions import MetricDefinitions, parse_with_definitions
 
 _HEAD_CHECK = 4096  # bytes compared to notice a file rewritten in place
@@ -142,8 +142,10 @@ def read_increment(
             cursor = None
     if cursor is None:
         # Event files are binary: their first bytes only say whether they are a Git LFS pointer.
-        head = _read_from(path, 0, SNIFF_BYTES if not path.name.startswith("events.out") else len(LFS_POINTER))
-        fmt = sniff(path, head, has_definitions=definitions is not None)
+        if path.name.startswith("events.out"):
+            fmt = sniff(path, _read_from(path, 0, len(LFS_POINTER)), has_definitions=definitions is not None)
+        else:
+            fmt = sniff_file(path, has_definitions=definitions is not None, read=lambda limit: _read_from(path, 0, limit))
         cursor = FileCursor(str(path), fmt, device=st.st_dev, inode=st.st_ino)
     else:
         last_step = cursor.last_step
