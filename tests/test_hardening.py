@@ -388,3 +388,20 @@ def test_metric_definitions_read_incrementally_carry_the_last_step(tmp_path):
     assert frame[frame.metric == "val_loss"].set_index("step").value.to_dict() == {2: 1.7}  # the last step seen
     assert frame[frame.metric == "train_loss"].set_index("step").value.to_dict() == {1: 2.0, 2: 1.5, 4: 1.0}
     assert [(s.line, s.reason) for s in live.info.skipped] == [(5, "train_loss: '1.2.3' is not a number")]
+
+
+def test_a_huge_nova_line_is_skipped_not_exploded_into_memory(tmp_path):
+    """Audit L9: one 10 MB line of a million `| k: 1.0` fields cost 514 MB."""
+    path = tmp_path / "train.log"
+    huge = "Training epoch 0, iteration 2/3 | global_step: 2" + "".join(f" | k{i}: 1.0" for i in range(1_000_000))
+    path.write_text("Training epoch 0, iteration 1/3 | global_step: 1 | reduced_train_loss: 1.0\n" + huge + "\n"
+                    "Training epoch 0, iteration 3/3 | global_step: 3 | reduced_train_loss: 0.5\n")
+    child = _bounded(f"""
+        from forge_monitor.ingest import load_paths
+        run = load_paths([{str(path)!r}]).runs[0]
+        print(sorted(run.frame.step.unique().tolist()), run.info.skipped[0].line, run.info.skipped[0].reason[:40])
+        print("hwm_kb", next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")))
+    """)
+    assert child.returncode == 0, child.stderr[-2000:]
+    first, second = child.stdout.splitlines()
+    assert first.startswith("[1, 3] 2 a line of") and int(second.split()[1]) < 400_000

@@ -51,6 +51,10 @@ _SECTION_END = r"^(.*?(?:" + _STEP + r").*?)(?:" + _RECORD_START + r").*$"
 _GLUED_RECORD = r"(?:global_step[=:]|step:[0-9])[^\n]*(?:" + _RECORD_START + r")"
 _STEP_GROUPS = r"global_step[=:]\s*(?P<bar>[^\s,|\]]+)|(?:^|[\s)\]])step:\s*(?P<verl>\d+)"
 
+# A metric line holds at most a few hundred fields (verl's longest: ~5 KB). A line far beyond that
+# (a dumped tensor, a million ``| k: 1.0``) would cost hundreds of MB once split into fields.
+MAX_LINE_BYTES = 1 << 18
+
 # Keys that are positions or bookkeeping, not metrics.
 _NOT_METRICS = ["global_step", "training/global_step", "step", "v_num", "iteration", "Training epoch"]
 
@@ -81,6 +85,11 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
     text_col = pl.col("text")
     # Cheap literal filter first: most lines of a real log (warnings, tqdm) have no step at all.
     lines = frame.lazy().filter(text_col.str.contains("step", literal=True))
+    if len(text) > MAX_LINE_BYTES and frame["text"].str.len_bytes().max() > MAX_LINE_BYTES:
+        too_long = frame.filter(text_col.str.len_bytes() > MAX_LINE_BYTES)
+        for line, size in too_long.select("line", text_col.str.len_bytes()).iter_rows():
+            info.skip(line, f"a line of {size:,} bytes: longer than any metric line ({MAX_LINE_BYTES:,}); not parsed")
+        lines = lines.filter(text_col.str.len_bytes() <= MAX_LINE_BYTES)
     # The timestamp prefixes the physical line; carriage-return segments after it share it.
     stamp = pl.col("_stamp").struct
     lines = lines.with_columns(text_col.str.extract_groups(_TIMESTAMP).alias("_stamp")).with_columns(
