@@ -307,3 +307,16 @@ def test_a_few_bad_bytes_or_a_long_preamble_do_not_cost_the_file(tmp_path, case)
     assert not result.errors, result.errors
     run = result.runs[0]
     assert sorted(run.frame[run.frame.metric == "train_loss"].step)[-1] == 100
+
+
+def test_json_rows_inside_a_verl_log_are_counted_not_dropped_quietly(tmp_path):
+    """Audit L5: 50 JSON lines in a pipe + verl file were dropped with skipped_lines 0."""
+    path = tmp_path / "mixed.log"
+    pipe = "".join(_pipe(s, 1.0) for s in range(1, 51))
+    jsonl = "".join(f'{{"step": {s}, "loss": 0.5}}\n' for s in range(51, 101))
+    verl = "".join(f"step:{s} - actor/pg_loss:0.1 - critic/rewards/mean:0.5\n" for s in range(101, 151))
+    path.write_text(pipe + jsonl + verl)
+    run = load_paths([str(path)]).runs[0]
+    assert sorted(run.frame[run.frame.metric == "train_loss"].step) == list(range(1, 51))
+    assert sorted(run.frame[run.frame.metric == "reward"].step) == list(range(101, 151))
+    assert run.info.lines_skipped == 50 and "JSON / dict metric row" in run.info.skipped[0].reason

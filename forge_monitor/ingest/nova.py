@@ -121,6 +121,8 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
         .drop("_step")
         .collect()
     )
+    if '{"' in text or "{'" in text:
+        _explain_other_format(frame, info)
     if segments.height == 0:
         return empty_records()
     # Only the metric section is parsed: it ends where another log record starts on the same line
@@ -176,6 +178,17 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
     ])
     _explain_unreadable(unreadable, info)
     return records.cast(RECORD_SCHEMA)
+
+
+def _explain_other_format(frame: pl.DataFrame, info: RunInfo) -> None:
+    """A whole JSON or Python-dict metric row inside a Nova/verl log (two writers, one file) is not
+    read by this parser: count and explain it rather than drop it quietly (a file has one format)."""
+    text = pl.col("text").str.strip_chars()
+    rows = frame.filter(
+        text.str.starts_with("{") & text.str.ends_with("}") & text.str.contains(r"""["'](?:step|global_step|loss|reward)["']""")
+    )
+    for line, row in rows.iter_rows():
+        info.skip(line, "a JSON / dict metric row in a Nova or verl log: not read (one format per file)", row)
 
 
 def _explain_unreadable(unreadable: pl.DataFrame, info: RunInfo) -> None:
