@@ -80,13 +80,14 @@ def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
         return "tensorboard"
     if not head:
         raise FormatError("empty file (0 bytes)")
-    # Binary is judged by proportion: one NUL line or a Latin-1 text column in a text log costs those
-    # lines (skipped and explained by the parser), not the whole file.
+    # Binary is judged by proportion (> 1 % NUL bytes, > 25 % invalid UTF-8; random bytes are about
+    # half invalid): one NUL line or a Latin-1 text column in a text log costs those lines (skipped
+    # and explained by the parser), not the whole file.
     window = head[:8192]
-    if window.count(b"\x00") > max(8, len(window) // 100):
+    if window.count(b"\x00") > len(window) // 100:
         raise FormatError("binary data, not a text log")
     text = head.decode("utf-8", errors="replace")
-    if text.count("\ufffd") > max(64, len(text) // 10):
+    if text.count("\ufffd") > len(text) // 4:
         raise FormatError("binary data, not a text log (not UTF-8 text)")
     stripped = text.lstrip()
     if not stripped:
