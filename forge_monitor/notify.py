@@ -1,0 +1,202 @@
+"""Notifications of new alerts through apprise: routes, messages, and a retrying outbox.
+
+A *route* is one apprise URL (``slack://…``, ``workflows://…``, ``mailtos://…``, ``sns://…``,
+``ntfy://…``, ``json://host:port/path`` …) with a minimum severity. On the command line a route is the
+URL itself, or ``SEVERITY=URL`` to give that route its own minimum (the form of apprise's own text
+config, ``tag=URL``; a ``#min=`` suffix would clash with URLs such as ``slack://…/#channel``).
+
+A failing route never stops the caller: apprise returns a failed result instead of raising; the
+message stays queued (a bounded queue per route) and is tried again later with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+import urllib.parse
+from collections import deque
+from dataclasses import dataclass, field
+
+from .alerts import Severity
+
+SEVERITIES = ("info", "warning", "critical")
+QUEUE_LIMIT = 100  # messages kept per route while its target is down; the oldest is dropped beyond
+MAX_BACKOFF = 300.0  # seconds between tries at most
+
+
+class RouteError(ValueError):
+    """A --notify value apprise cannot use (one line, names the value)."""
+
+
+@dataclass
+class Message:
+    run_id: str
+    title: str
+    body: str
+    severity: str  # the highest severity among its alerts
+    alerts: list[dict]  # identities and fields, kept for the state file and dry-run
+    attempts: int = 0
+    next_try: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "title": self.title, "body": self.body, "severity": self.severity,
+                "alerts": self.alerts, "attempts": self.attempts}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Message":
+        return cls(data["run_id"], data["title"], data["body"], data["severity"], list(data.get("alerts", [])),
+                   int(data.get("attempts", 0)))
+
+
+@dataclass
+class Route:
+    url: str
+    min_severity: str = "warning"
+    queue: deque = field(default_factory=lambda: deque(maxlen=QUEUE_LIMIT))
+    sent: int = 0
+    failures: int = 0
+    dropped: int = 0
+    _apprise: object = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        """A stable name for the state file that does not store the URL (it may hold tokens)."""
+        return hashlib.sha256(self.url.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """The URL's scheme and host, for logs (never its tokens or path)."""
+        parts = urllib.parse.urlsplit(self.url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        return f"{parts.scheme}://{host}" if host else f"{parts.scheme}://"
+
+
+def parse_route(text: str, default_min: str = "warning") -> Route:
+    """``URL`` or ``SEVERITY=URL``; raises RouteError when apprise does not accept the URL."""
+    import apprise
+
+    minimum, url = default_min, text.strip()
+    head, sep, rest = url.partition("=")
+    if sep and head.lower() in SEVERITIES:
+        minimum, url = head.lower(), rest.strip()
+    instance = apprise.Apprise(asset=apprise.AppriseAsset(app_id="forge-monitor", app_desc="forge-monitor watch"))
+    if not url or not instance.add(url):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise RouteError(f"--notify {scheme}://…: not an apprise URL apprise can use "
+                         "(see https://github.com/caronc/apprise/wiki for the URL of each service)")
+    return Route(url=url, min_severity=minimum, _apprise=instance)
+
+
+def span(alert: dict) -> str:
+    return f"step {alert['step']}" if alert["step"] == alert["step_end"] else f"steps {alert['step']}-{alert['step_end']}"
+
+
+def dashboard_link(base: str, run_id: str, step: int) -> str:
+    """``base`` with ``run`` and ``step`` set in its query (anything already there, e.g. a folder, is kept)."""
+    parts = urllib.parse.urlsplit(base)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k not in ("run", "step")]
+    query += [("run", run_id), ("step", str(step))]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = None) -> Message:
+    """One message for the alerts of one run that opened together, most severe first.
+
+    The body is plain text with one ``Field: value`` line per field, so every target (a chat, an email,
+    the ``message`` of apprise's ``json://`` payload) carries the run, detector, severity, steps, what
+    was seen, the remediation and the dashboard link.
+    """
+    ordered = sorted(alerts, key=lambda a: (-SEVERITIES.index(a["severity"]), a["step"]))
+    top = ordered[0]
+    worst = top["severity"]
+    if len(ordered) == 1:
+        title = f"[{worst.upper()}] {top['detector']} in {run_id} at {span(top)}"
+    else:
+        names = ", ".join(dict.fromkeys(a["detector"] for a in ordered))
+        title = f"[{worst.upper()}] {len(ordered)} alerts in {run_id}: {names}"
+    blocks = []
+    for alert in ordered:
+        lines = [f"Run: {run_id}", f"Detector: {alert['detector']}", f"Severity: {alert['severity']}",
+                 f"Steps: {alert['step']}-{alert['step_end']}", f"Seen: {alert['message']}",
+                 f"Remediation: {alert['remediation']}"]
+        if dashboard_url:
+            lines.append(f"Dashboard: {dashboard_link(dashboard_url, run_id, alert['step'])}")
+        blocks.append("\n".join(lines))
+    return Message(run_id, title, "\n\n".join(blocks), worst, ordered)
+
+
+def _notify_type(severity: str):
+    import apprise
+
+    return {"critical": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING}.get(severity, apprise.NotifyType.INFO)
+
+
+def log(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} forge-monitor watch: {text}", file=sys.stderr, flush=True)
+
+
+class Outbox:
+    """Routes and their queues. ``submit`` filters by each route's minimum severity; ``flush`` sends what
+    is due (or, with ``dry_run``, prints it to stdout) and never raises for a failing target."""
+
+    def __init__(self, routes: list[Route], *, dry_run: bool = False, base_backoff: float = 1.0):
+        self.routes = routes
+        self.dry_run = dry_run
+        self.base_backoff = base_backoff
+
+    def submit(self, run_id: str, alerts: list[dict], dashboard_url: str | None = None) -> None:
+        for route in self.routes:
+            chosen = [a for a in alerts if Severity(a["severity"]) >= route.min_severity]
+            if chosen:
+                self._enqueue(route, build_message(run_id, chosen, dashboard_url))
+
+    def _enqueue(self, route: Route, message: Message) -> None:
+        if len(route.queue) == route.queue.maxlen:
+            lost = route.queue.popleft()
+            route.dropped += 1
+            log(f"{route.label}: queue full ({QUEUE_LIMIT}); dropped the oldest message ({lost.title})")
+        route.queue.append(message)
+
+    def flush(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        for route in self.routes:
+            while route.queue and route.queue[0].next_try <= now:
+                message = route.queue[0]
+                if not self._send(route, message):
+                    message.attempts += 1
+                    message.next_try = now + min(MAX_BACKOFF, self.base_backoff * 2 ** (message.attempts - 1))
+                    break  # keep the order: later messages wait behind the first
+                route.queue.popleft()
+                route.sent += 1
+
+    def _send(self, route: Route, message: Message) -> bool:
+        if self.dry_run:
+            print(f"--- would send to {route.label} (min {route.min_severity}) ---\n{message.title}\n\n"
+                  f"{message.body}\n", flush=True)
+            return True
+        try:
+            result = route._apprise.notify(body=message.body, title=message.title,
+                                           notify_type=_notify_type(message.severity))
+        except Exception as err:  # noqa: BLE001 - a plugin's bug is one failed send, not the end of the watch
+            ok, reason = False, f"{type(err).__name__}: {err}"
+        else:
+            ok = bool(result)
+            reasons = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")] \
+                if hasattr(result, "logs") else []
+            reason = reasons[-1] if reasons else "the service did not accept the notification"
+        if ok:
+            log(f"sent to {route.label}: {message.title}")
+            return True
+        route.failures += 1
+        log(f"{route.label}: send failed ({' '.join(reason.split())[:200]}); {len(route.queue)} queued, "
+            f"{route.failures} failure(s) so far; will retry")
+        return False
+
+    def pending(self) -> dict[str, list[dict]]:
+        return {route.key: [m.to_dict() for m in route.queue] for route in self.routes if route.queue}
+
+    def restore(self, pending: dict) -> None:
+        for route in self.routes:
+            for data in pending.get(route.key, []):
+                route.queue.append(Message.from_dict(data))
