@@ -293,6 +293,58 @@ def cmd_samples(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    """Follow runs and send each new alert once; SIGTERM / SIGINT end it with the state written."""
+    import signal
+
+    from .notify import Outbox, Route, RouteError, log, parse_route
+    from .watch import Watcher, WatchState, default_state_dir
+
+    if not args.notify and not args.dry_run:
+        print("forge-monitor: watch needs --notify URL (or --dry-run to print what would be sent)", file=sys.stderr)
+        return 2
+    if not args.interval > 0:
+        print("forge-monitor: --interval must be a positive number of seconds", file=sys.stderr)
+        return 2
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"forge-monitor: {missing[0]}: no such file or directory", file=sys.stderr)
+        return 2
+    try:
+        config = _load_config(args.config)
+        routes = [parse_route(url, args.notify_min) for url in args.notify]
+    except (ValueError, RouteError) as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return 2
+    state_dir = Path(args.state) if args.state else default_state_dir()
+    try:
+        state = WatchState(state_dir)
+    except (OSError, ValueError) as err:
+        print(f"forge-monitor: cannot use state {state_dir}: {_one_line(err)}", file=sys.stderr)
+        return 2
+    if args.dry_run and not routes:
+        routes = [Route("stdout://", args.notify_min)]  # nothing to send to: print what any route would get
+    outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval)
+    watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config)
+    log(f"following {', '.join(args.paths)} every {args.interval:g} s; state in {state.path}")
+    for route in routes:
+        log(f"route {route.label} (min {route.min_severity})" + (" - dry run, printed instead" if args.dry_run else ""))
+    previous = {sig: signal.signal(sig, watcher.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        watcher.run(args.interval, once=args.once)
+    except OSError as err:
+        print(f"forge-monitor: cannot write state {state.path}: {err.strerror or _one_line(err)}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    state.save(outbox.pending())
+    queued = sum(len(r.queue) for r in routes)
+    log(f"stopped: {sum(r.sent for r in routes)} sent, {sum(r.failures for r in routes)} failed attempt(s), "
+        f"{queued} still queued (kept in the state)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forge-monitor", description="Training-run monitor for LLM customization jobs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -330,6 +382,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--config", metavar="TOML", help="detector thresholds")
     report.add_argument("--metric-definitions", metavar="FILE", help="metric definitions for other text logs")
     report.set_defaults(func=cmd_report)
+
+    watch = sub.add_parser("watch", help="follow runs and send each new alert once (apprise URLs)")
+    watch.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders (runs appearing later are picked up)")
+    watch.add_argument("--notify", action="append", default=[], metavar="URL",
+                       help="an apprise URL (slack://, workflows://, mailtos://, sns://, ntfy://, json:// ...), "
+                            "or SEVERITY=URL for that route's own minimum; repeatable")
+    watch.add_argument("--notify-min", choices=SEVERITIES, default="warning",
+                       help="minimum severity sent by routes without their own (default: warning)")
+    watch.add_argument("--state", metavar="DIR", help="where the alerts already sent are kept "
+                                                      "(default: $XDG_STATE_HOME/forge-monitor or ~/.local/state/forge-monitor)")
+    watch.add_argument("--interval", type=float, default=10.0, help="seconds between refreshes (default: 10)")
+    watch.add_argument("--dashboard-url", metavar="URL", help="dashboard address; messages link to ?run=...&step=...")
+    watch.add_argument("--dry-run", action="store_true", help="print the messages instead of sending them")
+    watch.add_argument("--once", action="store_true", help="one refresh, then exit (tests, cron)")
+    watch.add_argument("--config", metavar="TOML", help="detector thresholds")
+    watch.set_defaults(func=cmd_watch)
 
     detectors = sub.add_parser("detectors", help="what each detector catches, its thresholds and remediation")
     detectors.add_argument("--toml", action="store_true", help="print every default as a TOML file for --config")
