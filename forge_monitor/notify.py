@@ -22,7 +22,8 @@ from .alerts import Severity
 
 SEVERITIES = ("info", "warning", "critical")
 QUEUE_LIMIT = 100  # messages kept per route while its target is down; the oldest is dropped beyond
-MAX_BACKOFF = 300.0  # seconds between tries at most
+MAX_BACKOFF = 300.0
+_HOST_IS_PUBLIC = {"json", "jsons", "form", "forms", "xml", "xmls", "ntfy", "ntfys"}  # seconds between tries at most
 
 
 class RouteError(ValueError):
@@ -66,10 +67,14 @@ class Route:
 
     @property
     def label(self) -> str:
-        """The URL's scheme and host, for logs (never its tokens or path)."""
+        """A name for logs that shows no secret: the host only for plain webhooks and ntfy (for most
+        services the "host" of the URL is a token: slack://TokenA/…, sns://AccessKeyID/…)."""
         parts = urllib.parse.urlsplit(self.url)
-        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-        return f"{parts.scheme}://{host}" if host else f"{parts.scheme}://"
+        if parts.scheme == "stdout":
+            return "stdout"  # --dry-run without --notify
+        if parts.scheme in _HOST_IS_PUBLIC and parts.hostname:
+            return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return f"{parts.scheme}:// (route {self.key[:6]})"
 
 
 def parse_route(text: str, default_min: str = "warning") -> Route:
