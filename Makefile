@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: demo live-demo test bench samples clean chromium
+.PHONY: demo live-demo watch-demo test bench samples clean chromium
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ clean:
 
 live-demo: $(VENV)/.runtime
 	$(PY) -m forge_monitor demo --live --port $(PORT)
+
+# A sample run replayed while `forge-monitor watch --dry-run` prints each new alert's message once.
+watch-demo: $(VENV)/.runtime
+	$(PY) -m forge_monitor demo --watch --rate 40

@@ -280,8 +280,10 @@ def cmd_detectors(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .demo import run_demo, run_watch_demo
 
+    if args.watch:
+        return run_watch_demo(sample=args.run, steps_per_second=args.rate)
     return run_demo(live=args.live, sample=args.run, steps_per_second=args.rate, port=args.port)
 
 
@@ -405,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="open the dashboard on the sample logs; --live replays a run as it happens")
     demo.add_argument("--live", action="store_true", help="replay a sample run into a temporary log, followed live")
+    demo.add_argument("--watch", action="store_true",
+                      help="replay a sample run while `watch --dry-run` prints each alert's message (no dashboard)")
     demo.add_argument("--run", default="nova-sft-datamix-high-lr", help="sample folder to replay (default: %(default)s)")
     demo.add_argument("--rate", type=float, default=5.0, help="steps per second (default: %(default)s)")
     demo.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")

@@ -107,3 +107,33 @@ def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | No
         stop(process)
         shutil.rmtree(folder, ignore_errors=True)
     return 0
+
+
+def run_watch_demo(*, sample: str, steps_per_second: float, interval: float = 1.0) -> int:
+    """A sample run replayed into a temporary log while ``forge-monitor watch --dry-run`` follows it:
+    each new alert is printed as the message a route would get, once. When the replay ends, one more
+    ``--once`` pass with the same state picks up the last lines (and shows that nothing is sent twice)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    folder = Path(tempfile.mkdtemp(prefix="forge-monitor-watch-"))
+    try:
+        path, lines = prepare_replay(sample, folder)
+    except ValueError as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return 2
+    path.write_text("".join(lines[:5]), encoding="utf-8")
+    command = [sys.executable, "-m", "forge_monitor", "watch", str(path.parent.parent), "--dry-run",
+               "--state", str(folder / "state"), "--dashboard-url", "http://127.0.0.1:8501/"]
+    print(f"Replaying {sample} into {path} at {steps_per_second:g} steps/s; watch --dry-run prints each message.",
+          flush=True)
+    process = subprocess.Popen([*command, "--interval", str(interval)], start_new_session=True)
+    try:
+        replay(path, lines[5:], steps_per_second)
+        stop(process)  # SIGTERM: the watcher writes its state and exits
+        subprocess.run([*command, "--once"], check=False, timeout=120)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0

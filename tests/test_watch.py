@@ -216,3 +216,12 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, args, says):
     done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--state", str(tmp_path / "s"),
                            "--once", *args], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_watch_demo_replays_a_sample_and_prints_each_alert_once():
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "demo", "--watch", "--rate", "400"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    alerts = [block for block in done.stdout.split("\n\n") if "Detector: " in block]
+    keys = [(_fields({"message": b})["Detector"], _fields({"message": b})["Steps"].split("-")[0]) for b in alerts]
+    assert len(keys) == len(set(keys)) == 6 and ("loss_spike", "141") in keys  # every alert of the run, once
