@@ -75,6 +75,20 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the dashboard stops, the temp folder goes
 
 
+def _start_replay(sample: str, prefix: str):
+    """A temporary folder holding the sample's log with its first 5 lines written: ``(folder, log,
+    lines)``, or None (said on stderr) when the sample is unknown."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        path, lines = prepare_replay(sample, folder)
+    except ValueError as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return None
+    path.write_text("".join(lines[:5]), encoding="utf-8")
+    return folder, path, lines
+
+
 def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     port = port or free_port()
@@ -86,13 +100,10 @@ def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | No
         except KeyboardInterrupt:
             stop(process)
             return 0
-    folder = Path(tempfile.mkdtemp(prefix="forge-monitor-live-"))
-    try:
-        path, lines = prepare_replay(sample, folder)
-    except ValueError as err:
-        print(f"forge-monitor: {err}", file=sys.stderr)
+    started = _start_replay(sample, "forge-monitor-live-")
+    if started is None:
         return 2
-    path.write_text("".join(lines[:5]), encoding="utf-8")
+    folder, path, lines = started
     process = start_dashboard(port, {"FORGE_MONITOR_LOGS": str(folder)})
     run_id = path.relative_to(folder).as_posix()
     url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"run": run_id, "live": "1"})
@@ -114,14 +125,10 @@ def run_watch_demo(*, sample: str, steps_per_second: float, interval: float = 1.
     each new alert is printed as the message a route would get, once. When the replay ends, one more
     ``--once`` pass with the same state picks up the last lines (and shows that nothing is sent twice)."""
     signal.signal(signal.SIGTERM, _interrupt)
-    folder = Path(tempfile.mkdtemp(prefix="forge-monitor-watch-"))
-    try:
-        path, lines = prepare_replay(sample, folder)
-    except ValueError as err:
-        shutil.rmtree(folder, ignore_errors=True)
-        print(f"forge-monitor: {err}", file=sys.stderr)
+    started = _start_replay(sample, "forge-monitor-watch-")
+    if started is None:
         return 2
-    path.write_text("".join(lines[:5]), encoding="utf-8")
+    folder, path, lines = started
     command = [sys.executable, "-m", "forge_monitor", "watch", str(path.parent.parent), "--dry-run",
                "--state", str(folder / "state"), "--dashboard-url", "http://127.0.0.1:8501/"]
     print(f"Replaying {sample} into {path} at {steps_per_second:g} steps/s; watch --dry-run prints each message.",
