@@ -308,3 +308,11 @@ def test_config_that_is_not_utf8_names_the_file(tmp_path):
     path.write_bytes(b"[loss_spike]\n# caf\xe9\nwindow = 5\n")
     with pytest.raises(ValueError, match=re.escape(str(path)) + ": not UTF-8"):
         load_config(path)
+
+
+def test_config_whole_numbers_for_float_thresholds_are_fine(tmp_path):
+    """A whole number where a float is expected (critical_rise = 1) compares as a number."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text("[overfitting]\ncritical_rise = 1\n[entropy_collapse]\ncritical_fraction = 0\n")
+    config = load_config(path)
+    assert config["overfitting"].critical_rise == 1 and config["entropy_collapse"].critical_fraction == 0

@@ -4,6 +4,7 @@ and the run context remediations are written from."""
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Callable
 
@@ -36,8 +37,8 @@ def check_config(config) -> None:
                 raise ValueError(f"{type(config).__name__}.{f.name}: {value} is below the minimum {low}")
             if high is not None and value > high:
                 raise ValueError(f"{type(config).__name__}.{f.name}: {value} is above the maximum {high}")
-            for bound, beyond in ((f.metadata.get("at_most"), value.__gt__), (f.metadata.get("at_least"), value.__lt__)):
-                if bound is not None and beyond(getattr(config, bound)):
+            for bound, beyond in ((f.metadata.get("at_most"), operator.gt), (f.metadata.get("at_least"), operator.lt)):
+                if bound is not None and beyond(value, getattr(config, bound)):
                     relation = "at most" if bound == f.metadata.get("at_most") else "at least"
                     raise ValueError(f"{type(config).__name__}.{f.name}: {value} must be {relation} "
                                      f"{bound} ({getattr(config, bound)})")
