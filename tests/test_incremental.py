@@ -356,3 +356,18 @@ def test_a_missing_file_on_a_one_shot_read_is_still_an_error(tmp_path):
     path.unlink()
     with pytest.raises(FormatError):
         live.refresh()
+
+
+def test_an_unchanged_unterminated_line_is_not_new_data(tmp_path):
+    """A run that died mid-line must still look stalled: the same tail, read again, adds nothing."""
+    path = tmp_path / "train.log"
+    path.write_text(_pipe(1, 1.0) + "Training epoch 0, iteration 2/100 | global_step: 2 | reduced_train_loss: 0.4")
+    quiet = path.stat().st_mtime - 10
+    os.utime(path, (quiet, quiet))
+    live = _live(path)
+    live.info.live = True
+    live.refresh()
+    assert _loss(live) == {1: 1.0, 2: 0.4}
+    seen, frame = live.last_new_data, live.frame
+    live.refresh()
+    assert live.last_new_data == seen and live.frame is frame  # nothing new, nothing rebuilt

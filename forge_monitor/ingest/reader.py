@@ -338,9 +338,12 @@ class LiveRun:
             if old is not None:
                 self._frame = None
             return 0
-        self._tails[path] = to_tidy(tail, self.info.run_id)
+        new = to_tidy(tail, self.info.run_id)
+        self._tails[path] = new
+        if old is not None and old.equals(new):
+            return 0  # the same unfinished line as last time: no new data (a run that died mid-line stalls)
         self._frame = None
-        return len(self._tails[path])
+        return len(new)
 
     def _merge(self, index: int, increment: Increment) -> int:
         """Add an increment to a stream: a restart drops stale rows, a repeated step keeps the last."""
