@@ -171,6 +171,19 @@ def test_a_file_leading_outside_the_roots_is_not_even_opened(root, tmp_path, mon
     assert "leaves the allowed folders" in reasons["train.jsonl"]
 
 
+def test_a_symlinked_folder_leading_outside_the_roots_is_not_entered(root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text('{"step": 1, "SECRET_TOKEN": 43.0, "loss": 1.0}\n')
+    (root / "runs" / "ok.jsonl").write_text(jsonl(range(1, 5)))
+    (root / "runs" / "linkdir").symlink_to(outside)
+    at = open_app(source="folder", folder=str(root / "runs"))
+    assert not at.exception, at.exception
+    loaded = at.session_state["loaded"]
+    assert [r.info.run_id for r in loaded.runs] == ["runs/ok.jsonl"]
+    assert not any("SECRET" in m for r in loaded.runs for m in r.frame["metric"].astype(str))
+
+
 def test_a_symlinked_recipe_leading_outside_refuses_its_run(root, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

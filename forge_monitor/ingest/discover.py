@@ -70,7 +70,7 @@ def _head(path: Path, limit: int = SNIFF_BYTES) -> bytes:
         return handle.read(limit)
 
 
-def _walk(root: Path, problems: list[FileProblem], exclude=frozenset()) -> list[Path]:
+def _walk(root: Path, problems: list[FileProblem], exclude=frozenset(), follow_links: bool = True) -> list[Path]:
     """The candidate files under ``root``, sorted. What cannot be a log is said, not skipped quietly:
     a folder that cannot be listed, a FIFO / socket / device, a symlink that leads nowhere. Symlinked
     folders are followed once each (a link that loops back is not walked again)."""
@@ -83,7 +83,7 @@ def _walk(root: Path, problems: list[FileProblem], exclude=frozenset()) -> list[
     def cannot_list(err: OSError) -> None:
         problems.append(FileProblem(where(Path(err.filename)) + "/", f"cannot list this folder: {err.strerror}"))
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_list, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_list, followlinks=follow_links):
         here = Path(dirpath)
         try:
             st = here.stat()
@@ -110,13 +110,13 @@ def _walk(root: Path, problems: list[FileProblem], exclude=frozenset()) -> list[
     return sorted(files)
 
 
-def find_runs(root: Path, *, definitions: MetricDefinitions | None = None,
-              exclude=frozenset()) -> tuple[list[RunSpec], list[FileProblem]]:
+def find_runs(root: Path, *, definitions: MetricDefinitions | None = None, exclude=frozenset(),
+              follow_links: bool = True) -> tuple[list[RunSpec], list[FileProblem]]:
     """Search a directory for runs. Unusable candidate files are reported, not fatal; the paths in
-    ``exclude`` (strings) are passed over unread."""
+    ``exclude`` (strings) are passed over unread; ``follow_links=False`` keeps out of symlinked folders."""
     specs: list[RunSpec] = []
     problems: list[FileProblem] = []
-    files = _walk(root, problems, exclude)
+    files = _walk(root, problems, exclude, follow_links)
     def rel(path: Path) -> str:
         # Relative to the folder searched; a run lying directly in it keeps the folder's name.
         relative = path.relative_to(root)

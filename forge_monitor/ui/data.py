@@ -147,7 +147,9 @@ class FolderCache:
             name = os.path.basename(path)
             if name.lower().endswith(_SIDE_FILES) or name == "eval_results.json":
                 beside.setdefault(os.path.dirname(path), []).append(path)
-        specs, found = find_runs(folder, exclude=escaping)  # a file leading outside is not even sniffed
+        # A file leading outside is not even sniffed; symlinked folders are not entered (the listing
+        # above, the cache's key, does not enter them either, and their files are not checked).
+        specs, found = find_runs(folder, exclude=escaping, follow_links=False)
         problems = [FileProblem(f"{folder}/{p.path}", p.reason) for p in found]
         problems += [FileProblem(f"{folder}/{os.path.relpath(p, folder)}", LEAVES_ROOTS) for p in sorted(escaping)
                      if not (os.path.basename(p).lower().endswith(_SIDE_FILES) or os.path.basename(p) == "eval_results.json")]
