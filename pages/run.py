@@ -35,7 +35,7 @@ findings = []
 try:
     if run.info.recipe_path:  # a recipe next to the log
         findings = [f for f in lint(read_recipe(run.info.recipe_path))[0] if f.severity != "info"]
-    elif getattr(run.live, "description", {}).get("hyperparameters"):  # DescribeTrainingJob
+    elif getattr(run.live, "description", {}).get("recipe"):  # DescribeTrainingJob
         findings = [f for f in lint(run.live.description["recipe"])[0] if f.severity != "info"]
 except RecipeError as err:
     st.warning(str(err))
