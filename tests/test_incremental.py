@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -299,11 +300,13 @@ def test_scan_reads_a_last_line_without_newline_and_flags_its_nan(tmp_path, fmt)
 def test_followed_live_an_unterminated_line_waits_for_quiet_then_is_shown_not_kept(tmp_path):
     path = tmp_path / "train.log"
     path.write_text(_pipe(1, 1.0) + "Training epoch 0, iteration 2/100 | global_step: 2 | reduced_train_loss: 0.4")
+    busy = path.stat().st_mtime + 3600  # "written a moment ago", however slow this machine is right now
+    os.utime(path, (busy, busy))
     live = _live(path)
     live.info.live = True
     live.refresh()
     assert _loss(live) == {1: 1.0}  # just written: a writer may be mid-flush
-    quiet = path.stat().st_mtime - 10
+    quiet = time.time() - 10
     os.utime(path, (quiet, quiet))
     live.refresh()
     assert _loss(live) == {1: 1.0, 2: 0.4}  # quiet for a while: shown as it stands

