@@ -305,7 +305,7 @@ def cmd_watch(args) -> int:
     if not args.notify and not args.dry_run:
         print("forge-monitor: watch needs --notify URL (or --dry-run to print what would be sent)", file=sys.stderr)
         return 2
-    if not args.interval > 0:
+    if not (args.interval > 0 and math.isfinite(args.interval)):
         print("forge-monitor: --interval must be a positive number of seconds", file=sys.stderr)
         return 2
     missing = [p for p in args.paths if not Path(p).exists()]

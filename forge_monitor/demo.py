@@ -129,8 +129,9 @@ def run_watch_demo(*, sample: str, steps_per_second: float, interval: float = 1.
     if started is None:
         return 2
     folder, path, lines = started
+    state = folder.with_name(folder.name + "-state")  # beside the watched folder, not a file in it
     command = [sys.executable, "-m", "forge_monitor", "watch", str(path.parent.parent), "--dry-run",
-               "--state", str(folder / "state"), "--dashboard-url", "http://127.0.0.1:8501/"]
+               "--state", str(state), "--dashboard-url", "http://127.0.0.1:8501/"]
     print(f"Replaying {sample} into {path} at {steps_per_second:g} steps/s; watch --dry-run prints each message.",
           flush=True)
     process = subprocess.Popen([*command, "--interval", str(interval)], start_new_session=True)
@@ -143,4 +144,5 @@ def run_watch_demo(*, sample: str, steps_per_second: float, interval: float = 1.
     finally:
         stop(process)
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
     return 0

@@ -56,11 +56,17 @@ class WatchState:
         self.pending: dict[str, list[dict]] = {}
         self._written: str | None = None
         if self.path.exists():
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-                raise ValueError(f"{self.path}: not a forge-monitor watch state (version {STATE_VERSION})")
-            self.runs = {str(k): list(v) for k, v in data.get("runs", {}).items()}
-            self.pending = dict(data.get("pending", {}))
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ValueError(f"{self.path}: not a forge-monitor watch state ({err})") from None
+            runs, pending = (data.get("runs", {}), data.get("pending", {})) if isinstance(data, dict) else (None, None)
+            if (data.get("version") if isinstance(data, dict) else None) != STATE_VERSION or not isinstance(runs, dict) \
+                    or not isinstance(pending, dict) or not all(isinstance(v, list) for v in runs.values()):
+                raise ValueError(f"{self.path}: not a forge-monitor watch state (version {STATE_VERSION}); "
+                                 "move it away or pass another --state")
+            self.runs = {str(k): list(v) for k, v in runs.items()}
+            self.pending = dict(pending)
 
     def known(self, run_id: str, identity: dict) -> dict | None:
         return next((old for old in self.runs.get(run_id, []) if _same(old, identity)), None)

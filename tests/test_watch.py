@@ -226,3 +226,23 @@ def test_watch_demo_replays_a_sample_and_prints_each_alert_once():
     alerts = [block for block in done.stdout.split("\n\n") if "Detector: " in block]
     keys = [(_fields({"message": b})["Detector"], _fields({"message": b})["Steps"].split("-")[0]) for b in alerts]
     assert len(keys) == len(set(keys)) == 6 and ("loss_spike", "141") in keys  # every alert of the run, once
+
+
+@pytest.mark.parametrize("content", ['{"version": 1, "runs": []}', "[1, 2]", "not json"])
+def test_a_malformed_state_file_is_one_line_and_exit_2(tmp_path, content):
+    log = tmp_path / "train.log"
+    log.write_text(nova_pipe([], total=5, step_seconds=2) + "".join(_lines(1, 5)))
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "watch-state.json").write_text(content)
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--state", str(tmp_path / "s"),
+                           "--once", "--dry-run"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not a forge-monitor watch state" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_an_infinite_interval_is_a_usage_error(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(nova_pipe([], total=5, step_seconds=2) + "".join(_lines(1, 5)))
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--interval", "inf", "--dry-run"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--interval" in done.stderr
