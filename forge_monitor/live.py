@@ -27,7 +27,9 @@ class LedgerEntry:
         return self.resolved_at is None
 
 
-def _same(old: Alert, new: Alert) -> bool:
+def same_alert(old, new) -> bool:
+    """One alert seen again: the same detector and metric, and the same onset or overlapping steps.
+    Takes Alerts, or anything with those attributes (the watcher's stored identities)."""
     if (old.detector, old.metric) != (new.detector, new.metric):
         return False
     return old.step == new.step or (new.step <= old.step_end and old.step <= new.step_end)
@@ -41,7 +43,7 @@ class AlertLedger:
         """Fold a fresh report in; returns the entries that are new in this report."""
         fresh, seen = [], set()
         for alert in report.alerts:
-            match = next((i for i, e in enumerate(self.entries) if i not in seen and _same(e.alert, alert)), None)
+            match = next((i for i, e in enumerate(self.entries) if i not in seen and same_alert(e.alert, alert)), None)
             if match is None:
                 entry = LedgerEntry(alert, first_raised_at=last_step)
                 self.entries.append(entry)

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 COLUMNS: tuple[str, ...] = ("run_id", "step", "metric", "value", "wall_time")
+# A step is an int64: a step read as a float at or beyond this (1e30, inf) is a bad row, skipped with
+# its reason (every float below it converts exactly to an int64).
+STEP_LIMIT = float(2 ** 63)
 
 # Canonical name -> one-line meaning. Detectors and pages speak only these (plus ``eval:<name>``).
 CANONICAL_METRICS: dict[str, str] = {

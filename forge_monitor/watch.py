@@ -20,10 +20,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from .ingest import RunSpec, find_runs, open_run
 from .ingest.discover import failure_reason
-from .live import LiveMonitor
+from .live import LiveMonitor, same_alert
 from .notify import Outbox, log
 
 STATE_FILE = "watch-state.json"
@@ -41,10 +42,8 @@ def _identity(alert) -> dict:
 
 
 def _same(old: dict, new: dict) -> bool:
-    """The ledger's identity (``live._same``) on stored identities."""
-    if (old["detector"], old["metric"]) != (new["detector"], new["metric"]):
-        return False
-    return old["step"] == new["step"] or (new["step"] <= old["step_end"] and old["step"] <= new["step_end"])
+    """The ledger's identity (``live.same_alert``) on stored identities."""
+    return same_alert(SimpleNamespace(**old), SimpleNamespace(**new))
 
 
 class WatchState:

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from ..schema import RunInfo
+from ..schema import STEP_LIMIT, RunInfo
 from ._tidy import empty_records, records_from_lists
 from ._values import unwrap
 
@@ -31,7 +31,6 @@ _HEADER_KEYS = (
 _SUMMARY_MARKERS = ("train_runtime", "train_samples_per_second", "train_steps_per_second")
 _NOT_METRICS = {"step", "global_step", "total_flos"}
 _RESULT_PREFIXES = ("predict_", "test_")
-STEP_LIMIT = float(2 ** 63)  # a step is an int64; one beyond it is a bad row, skipped with its reason
 
 
 def _as_float(value) -> float | None:

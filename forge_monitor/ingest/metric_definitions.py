@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..schema import RunInfo
+from ..schema import STEP_LIMIT, RunInfo
 from ._tidy import RECORD_SCHEMA, empty_records
 
-STEP_LIMIT = float(2 ** 63)  # a step is an int64
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import polars as pl
 
-from ..schema import RunInfo
+from ..schema import STEP_LIMIT, RunInfo
 from ._tidy import RECORD_SCHEMA, empty_records
 from ._values import LOOKS_NUMERIC, WRAPPED, has_wrapped
 
@@ -32,7 +32,6 @@ FORMATS = ("nova_progress", "nova_pipe", "verl")
 
 _ANSI = r"(?:\x1b|\\033|\\x1b|\\u001b)\[[0-9;]*m"
 _STEP = r"global_step[=:]\s*([^\s,|\]]+)|(?:^|[\s)\]])step:\s*(\d+)"
-_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Infinity)"
 _SEPARATORS = r" \| | - |, |\[|\]"
 _KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\-() ]*$"  # parentheses: a unit, as in verl SFT's ``train/lr(1e-3)``
 _TIMESTAMP = r"\[(?P<second>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](?P<ms>\d{3})\]"
@@ -133,7 +132,7 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
             pl.when(glued).then(text_col.str.replace(_SECTION_END, "${1}")).otherwise(text_col).alias("text")
         )
     # A step must fit int64 (a step of 1e30 is a bad line, not the end of the file's reading).
-    finite = pl.col("stepf").is_not_null() & pl.col("stepf").is_finite() & (pl.col("stepf").abs() < 2.0**62)
+    finite = pl.col("stepf").is_not_null() & pl.col("stepf").is_finite() & (pl.col("stepf").abs() < STEP_LIMIT)
     for line, text_, stepf in segments.filter(~finite).select("line", "text", "stepf").iter_rows():
         out_of_range = stepf is not None and math.isfinite(stepf)
         info.skip(line, "step value is out of range" if out_of_range else "step value is not a finite number", text_)

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow.json as pyarrow_json
 
-from ..schema import RunInfo, canonical_key
+from ..schema import STEP_LIMIT, RunInfo, canonical_key
 from ._bytes import count_byte
 from ._tidy import RECORD_SCHEMA, empty_records
 
@@ -31,7 +31,6 @@ _LONG_FORM = ("metric", "value")
 
 
 # A step is an int64 (schema.py); one beyond it (``1e30``) is a bad row, skipped with this reason.
-STEP_LIMIT = float(2 ** 63)
 
 
 def _step_out_of_range(step_key: str) -> str:
