@@ -320,3 +320,24 @@ def test_json_rows_inside_a_verl_log_are_counted_not_dropped_quietly(tmp_path):
     assert sorted(run.frame[run.frame.metric == "train_loss"].step) == list(range(1, 51))
     assert sorted(run.frame[run.frame.metric == "reward"].step) == list(range(101, 151))
     assert run.info.lines_skipped == 50 and "JSON / dict metric row" in run.info.skipped[0].reason
+
+
+def test_a_file_that_is_not_a_log_is_not_sniffed_again_until_it_changes(tmp_path, monkeypatch):
+    """A watcher searches its folders every interval: an unrecognized file costs a read once."""
+    import os
+
+    from forge_monitor.ingest import discover
+
+    (tmp_path / "good.log").write_text(_pipe(1, 2.0))
+    notes = tmp_path / "notes.log"
+    notes.write_text("meeting notes\n")
+    reads = []
+    real_head = discover._head
+    monkeypatch.setattr(discover, "_head", lambda path, *a, **k: reads.append(path.name) or real_head(path, *a, **k))
+    for _ in range(3):
+        assert "unrecognized format" in discover.find_runs(tmp_path)[1][0].reason
+    assert reads.count("notes.log") == 1
+    notes.write_text("meeting notes, longer now\n")
+    os.utime(notes, ns=(notes.stat().st_mtime_ns + 10**9,) * 2)
+    discover.find_runs(tmp_path)
+    assert reads.count("notes.log") == 2  # changed: read again

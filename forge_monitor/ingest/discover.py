@@ -14,6 +14,7 @@ A recipe YAML next to the log fills in technique, training mode and hyperparamet
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -110,6 +111,27 @@ def _walk(root: Path, problems: list[FileProblem], exclude=frozenset(), follow_l
     return sorted(files)
 
 
+def _rejection(path: Path, has_definitions: bool) -> str | None:
+    """Why ``path`` is not a log, or None. A watcher or a dashboard searches the same folder again and
+    again: a file that was not a log is not read again (up to 73 MiB of sniffing) until it changes."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        return err.strerror or str(err)
+    return _sniffed(str(path), st.st_size, st.st_mtime_ns, has_definitions)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sniffed(path: str, size: int, mtime_ns: int, has_definitions: bool) -> str | None:
+    try:
+        sniff_file(Path(path), has_definitions=has_definitions, read=lambda limit: _head(Path(path), limit))
+    except FormatError as err:
+        return str(err)
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
 def find_runs(root: Path, *, definitions: MetricDefinitions | None = None, exclude=frozenset(),
               follow_links: bool = True) -> tuple[list[RunSpec], list[FileProblem]]:
     """Search a directory for runs. Unusable candidate files are reported, not fatal; the paths in
@@ -169,10 +191,9 @@ def find_runs(root: Path, *, definitions: MetricDefinitions | None = None, exclu
     for alone in (v for v in bedrock_val if v not in paired):
         specs.append(RunSpec(rel(alone), [[alone]], alone))
     for path in others:
-        try:
-            sniff_file(path, has_definitions=definitions is not None, read=lambda limit: _head(path, limit))
-        except (FormatError, OSError) as err:
-            problems.append(FileProblem(path.relative_to(root).as_posix(), str(err) if isinstance(err, FormatError) else err.strerror))
+        reason = _rejection(path, definitions is not None)
+        if reason is not None:
+            problems.append(FileProblem(path.relative_to(root).as_posix(), reason))
             continue
         specs.append(RunSpec(rel(path), [[path]], path))
     specs.sort(key=lambda s: s.run_id)
