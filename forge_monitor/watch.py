@@ -46,8 +46,14 @@ def _same(old: dict, new: dict) -> bool:
     return same_alert(SimpleNamespace(**old), SimpleNamespace(**new))
 
 
+def _state_key(monitor: LiveMonitor) -> str:
+    """A run in the state is its log's absolute path: run ids are relative to the folder searched, so
+    two watched folders may both hold ``job-x/train.log``."""
+    return str(Path(monitor.run.info.source).resolve())
+
+
 class WatchState:
-    """The JSON state file: ``{"version", "runs": {run_id: [identity + resolved_at]}, "pending": {...}}``."""
+    """The JSON state file: ``{"version", "runs": {log path: [identity + resolved_at]}, "pending": {...}}``."""
 
     def __init__(self, directory: Path):
         self.path = Path(directory) / STATE_FILE
@@ -157,13 +163,13 @@ class Watcher:
         return queued
 
     def _take(self, monitor: LiveMonitor, entries) -> int:
-        run_id = monitor.run.info.run_id
+        run_id, key = monitor.run.info.run_id, _state_key(monitor)
         new = []
         for entry in entries:
             identity = _identity(entry.alert)
-            if self.state.known(run_id, identity) is not None:
+            if self.state.known(key, identity) is not None:
                 continue  # handed to the notifier before (this process or an earlier one)
-            self.state.runs.setdefault(run_id, []).append({**identity, "resolved_at": entry.resolved_at})
+            self.state.runs.setdefault(key, []).append({**identity, "resolved_at": entry.resolved_at})
             new.append(entry.alert.to_dict())
         if new:
             log(f"{run_id}: {len(new)} new alert(s): " + ", ".join(f"{a['detector']} ({a['severity']}) at step {a['step']}" for a in new))
@@ -171,9 +177,9 @@ class Watcher:
         return len(new)
 
     def _mark_resolved(self, monitor: LiveMonitor) -> None:
-        run_id = monitor.run.info.run_id
+        key = _state_key(monitor)
         for entry in monitor.ledger.entries:
-            stored = self.state.known(run_id, _identity(entry.alert))
+            stored = self.state.known(key, _identity(entry.alert))
             if stored is not None:
                 stored["resolved_at"] = entry.resolved_at
 

@@ -175,7 +175,8 @@ def test_watch_sends_each_new_alert_once_survives_a_receiver_outage_and_a_restar
         assert _stop(watch) == 0  # SIGTERM: a clean stop with the state written
         assert "stopped: 3 sent" in stderr.read_text()
         saved = json.loads((state / "watch-state.json").read_text())
-        assert set(saved["runs"]) == {"job-a/train.log", "job-b/train.log"} and saved["pending"] == {}
+        assert set(saved["runs"]) == {str((runs / j / "train.log").resolve()) for j in ("job-a", "job-b")}
+        assert saved["pending"] == {}
 
         # Restarted with the same state: the logs are read again, nothing is sent again.
         again = _start_watch(runs, receiver, state, tmp_path / "again.err", "--once")
@@ -246,3 +247,16 @@ def test_an_infinite_interval_is_a_usage_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--interval", "inf", "--dry-run"],
                           cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--interval" in done.stderr
+
+
+def test_two_watched_folders_with_the_same_run_id_keep_apart(tmp_path):
+    """Run ids are relative to the folder searched: a/job/train.log and b/job/train.log are two runs."""
+    for side in ("a", "b"):
+        log = tmp_path / side / "job" / "train.log"
+        log.parent.mkdir(parents=True)
+        log.write_text(nova_pipe([], total=40, step_seconds=2) + "".join(_lines(1, 40, nan=35)))
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(tmp_path / "a"), str(tmp_path / "b"),
+                           "--state", str(tmp_path / "s"), "--once", "--dry-run"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("new alert") == 2  # one for each folder's run, not one for both
