@@ -316,3 +316,20 @@ def test_config_whole_numbers_for_float_thresholds_are_fine(tmp_path):
     path.write_text("[overfitting]\ncritical_rise = 1\n[entropy_collapse]\ncritical_fraction = 0\n")
     config = load_config(path)
     assert config["overfitting"].critical_rise == 1 and config["entropy_collapse"].critical_fraction == 0
+
+
+def test_config_from_a_fifo_is_refused_not_waited_on(tmp_path):
+    """Audit L7: load_config on a FIFO blocked forever (only the CLI guarded it)."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "thresholds.toml"
+    os.mkfifo(fifo)
+    code = f"from forge_monitor.detectors import load_config\ntry:\n    load_config({str(fifo)!r})\nexcept ValueError as err:\n    print(err)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "not a regular file" in done.stdout, done.stderr
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ValueError, match="nested too deeply|invalid TOML"):
+        load_config(deep)

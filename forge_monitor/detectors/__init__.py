@@ -82,14 +82,18 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     """
     table = {}
     if path is not None:
+        from ..recipes.safe_yaml import read_bounded  # a regular file of at most 1 MB: never a FIFO or /dev/zero
+
         try:
-            table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            table = tomllib.loads(read_bounded(path, f"config {path}").decode("utf-8"))
         except OSError as err:
-            raise ValueError(f"cannot read config {path}: {err.strerror}") from None
+            raise ValueError(f"cannot read config {path}: {err.strerror or err}") from None
         except UnicodeDecodeError as err:
             raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); a TOML file must be UTF-8") from None
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"{path}: invalid TOML: {err}") from None
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply to read") from None
     for key, value in (overrides or {}).items():
         table.setdefault(key, {}).update(value)
     config = default_config()
