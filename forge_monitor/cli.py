@@ -300,13 +300,24 @@ def cmd_watch(args) -> int:
     import signal
 
     from .notify import Outbox, Route, RouteError, log, parse_route
-    from .watch import Watcher, WatchState, default_state_dir
+    from .watch import Watcher, WatchState, default_state_dir, parse_stop_rule
 
     if not args.notify and not args.dry_run:
         print("forge-monitor: watch needs --notify URL (or --dry-run to print what would be sent)", file=sys.stderr)
         return 2
     if not (args.interval > 0 and math.isfinite(args.interval)):
         print("forge-monitor: --interval must be a positive number of seconds", file=sys.stderr)
+        return 2
+    if not (args.paths or args.cloudwatch or args.cloudwatch_prefix):
+        print("forge-monitor: watch needs PATH..., --cloudwatch JOB or --cloudwatch-prefix PREFIX", file=sys.stderr)
+        return 2
+    if args.cloudwatch_prefix and args.platform != "smtj":
+        print("forge-monitor: --cloudwatch-prefix lists SageMaker training jobs (ListTrainingJobs): "
+              "not for --platform hyperpod", file=sys.stderr)
+        return 2
+    if args.stop_on and not args.allow_stop:
+        print("forge-monitor: --stop-on stops training jobs: add --allow-stop to confirm "
+              "(and grant sagemaker:StopTrainingJob, see the README)", file=sys.stderr)
         return 2
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
@@ -315,6 +326,7 @@ def cmd_watch(args) -> int:
     try:
         config = _load_config(args.config)
         routes = [parse_route(url, args.notify_min) for url in args.notify]
+        stop_on = [parse_stop_rule(rule) for rule in args.stop_on]
     except (ValueError, RouteError) as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
         return 2
@@ -326,9 +338,26 @@ def cmd_watch(args) -> int:
         return 2
     if args.dry_run and not routes:
         routes = [Route("stdout://", args.notify_min)]  # nothing to send to: print what any route would get
+    template = clients = None
+    if args.cloudwatch or args.cloudwatch_prefix:
+        from .ingest.cloudwatch import CloudWatchError, CloudWatchSource, make_clients
+
+        template = CloudWatchSource("", platform=args.platform, cluster=args.cluster, region=args.region,
+                                    profile=args.profile, endpoint_url=args.endpoint_url)
+        try:
+            clients = make_clients(template)
+        except CloudWatchError as err:
+            print(f"forge-monitor: {err}", file=sys.stderr)
+            return 2
     outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval)
-    watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config)
-    log(f"following {', '.join(args.paths)} every {args.interval:g} s; state in {state.path}")
+    watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config,
+                      cloudwatch=args.cloudwatch, prefixes=args.cloudwatch_prefix, template=template, clients=clients,
+                      stop_on=stop_on)
+    sources = [*args.paths, *(f"CloudWatch job {j}" for j in args.cloudwatch),
+               *(f"CloudWatch jobs {p}* (InProgress)" for p in args.cloudwatch_prefix)]
+    log(f"following {', '.join(sources)} every {args.interval:g} s; state in {state.path}")
+    for rule in stop_on:
+        log(f"--stop-on {rule.detector}:{rule.severity}: a new alert stops its SageMaker training job (InProgress, once)")
     for route in routes:
         log(f"route {route.label} (min {route.min_severity})" + (" - dry run, printed instead" if args.dry_run else ""))
     previous = {sig: signal.signal(sig, watcher.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -386,7 +415,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     watch = sub.add_parser("watch", help="follow runs and send each new alert once (apprise URLs)")
-    watch.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders (runs appearing later are picked up)")
+    watch.add_argument("paths", nargs="*", metavar="PATH", help="log files or folders (runs appearing later are picked up)")
+    watch.add_argument("--cloudwatch", action="append", default=[], metavar="JOB",
+                       help="follow a training job in CloudWatch; repeatable")
+    watch.add_argument("--cloudwatch-prefix", action="append", default=[], metavar="PREFIX",
+                       help="follow every SageMaker training job InProgress whose name starts with PREFIX "
+                            "(listed again every 6 refreshes); repeatable")
+    watch.add_argument("--platform", choices=("smtj", "hyperpod"), default="smtj", help="where the jobs run (default: smtj)")
+    watch.add_argument("--cluster", help="HyperPod cluster name")
+    watch.add_argument("--region", help="AWS region (default: the usual AWS settings)")
+    watch.add_argument("--profile", help="AWS profile")
+    watch.add_argument("--endpoint-url", help="CloudWatch / SageMaker endpoint (AWS_ENDPOINT_URL is honoured too)")
+    watch.add_argument("--stop-on", action="append", default=[], metavar="DETECTOR[:SEVERITY]",
+                       help="a new alert of DETECTOR at or above SEVERITY (default: critical) stops its SageMaker "
+                            "training job (StopTrainingJob; needs --allow-stop); repeatable")
+    watch.add_argument("--allow-stop", action="store_true",
+                       help="confirm --stop-on: forge-monitor may call sagemaker:StopTrainingJob")
     watch.add_argument("--notify", action="append", default=[], metavar="URL",
                        help="an apprise URL (slack://, workflows://, mailtos://, sns://, ntfy://, json:// ...), "
                             "or SEVERITY=URL for that route's own minimum; repeatable")

@@ -125,6 +125,8 @@ def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = N
         lines = [f"Run: {run_id}", f"Detector: {alert['detector']}", f"Severity: {alert['severity']}",
                  f"Steps: {alert['step']}-{alert['step_end']}", f"Seen: {alert['message']}",
                  f"Remediation: {alert['remediation']}"]
+        if alert.get("action"):  # --stop-on: what was done about it (the job stopped, or why not)
+            lines.append(f"Action: {alert['action']}")
         if dashboard_url:
             lines.append(f"Dashboard: {dashboard_link(dashboard_url, run_id, alert['step'])}")
         blocks.append("\n".join(lines))

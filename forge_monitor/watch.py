@@ -26,6 +26,7 @@ from .ingest import RunSpec, find_runs, open_run
 from .ingest.discover import failure_reason
 from .live import LiveMonitor, same_alert
 from .notify import Outbox, log
+from .watch_cloudwatch import cloudwatch_key, in_progress_jobs, is_cloudwatch, parse_stop_rule, stop_job  # noqa: F401 - parse_stop_rule is API
 
 STATE_FILE = "watch-state.json"
 STATE_VERSION = 1
@@ -48,30 +49,37 @@ def _same(old: dict, new: dict) -> bool:
 
 def _state_key(monitor: LiveMonitor) -> str:
     """A run in the state is its log's absolute path: run ids are relative to the folder searched, so
-    two watched folders may both hold ``job-x/train.log``."""
+    two watched folders may both hold ``job-x/train.log``. A CloudWatch run: ``cloudwatch:<region>:<job>``."""
+    if is_cloudwatch(monitor.run.live):
+        return cloudwatch_key(monitor.run.live)
     return str(Path(monitor.run.info.source).resolve())
 
 
 class WatchState:
-    """The JSON state file: ``{"version", "runs": {log path: [identity + resolved_at]}, "pending": {...}}``."""
+    """The JSON state file: ``{"version", "runs": {log path: [identity + resolved_at]}, "pending": {...},
+    "stopped": {run key: {"job", "reason"}}}`` (``stopped``: the jobs this watch stopped, never stopped again)."""
 
     def __init__(self, directory: Path):
         self.path = Path(directory) / STATE_FILE
         self.runs: dict[str, list[dict]] = {}
         self.pending: dict[str, list[dict]] = {}
+        self.stopped: dict[str, dict] = {}
         self._written: str | None = None
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise ValueError(f"{self.path}: not a forge-monitor watch state ({err})") from None
-            runs, pending = (data.get("runs", {}), data.get("pending", {})) if isinstance(data, dict) else (None, None)
+            runs, pending, stopped = (data.get("runs", {}), data.get("pending", {}), data.get("stopped", {})) \
+                if isinstance(data, dict) else (None, None, None)
             if (data.get("version") if isinstance(data, dict) else None) != STATE_VERSION or not isinstance(runs, dict) \
-                    or not isinstance(pending, dict) or not all(isinstance(v, list) for v in runs.values()):
+                    or not isinstance(pending, dict) or not all(isinstance(v, list) for v in runs.values()) \
+                    or not isinstance(stopped, dict):
                 raise ValueError(f"{self.path}: not a forge-monitor watch state (version {STATE_VERSION}); "
                                  "move it away or pass another --state")
             self.runs = {str(k): list(v) for k, v in runs.items()}
             self.pending = dict(pending)
+            self.stopped = dict(stopped)
 
     def known(self, run_id: str, identity: dict) -> dict | None:
         return next((old for old in self.runs.get(run_id, []) if _same(old, identity)), None)
@@ -79,7 +87,8 @@ class WatchState:
     def save(self, pending: dict) -> None:
         self.pending = pending
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"version": STATE_VERSION, "runs": self.runs, "pending": pending}, indent=1)
+        text = json.dumps({"version": STATE_VERSION, "runs": self.runs, "pending": pending, "stopped": self.stopped},
+                          indent=1)
         if text == self._written:
             return  # nothing changed since the last write
         fd, temp = tempfile.mkstemp(prefix=".watch-state.", dir=self.path.parent)
@@ -96,11 +105,24 @@ class WatchState:
 
 
 class Watcher:
-    """Follows the files and folders in ``paths``; ``refresh()`` once, ``run()`` until stopped."""
+    """Follows the files and folders in ``paths`` and the CloudWatch jobs named in ``cloudwatch`` or
+    found by the name prefixes in ``prefixes`` (``template``: platform, cluster, region... of them all;
+    ``clients``: boto3 clients for them); ``refresh()`` once, ``run()`` until stopped. ``stop_on``:
+    the StopRules whose new alerts stop a CloudWatch training job (empty: nothing is ever stopped)."""
+
+    relist_every = 6  # refreshes between ListTrainingJobs calls (prefixes) and job status checks
 
     def __init__(self, paths, outbox: Outbox, state: WatchState, *, dashboard_url: str | None = None,
-                 config: dict | None = None, definitions=None):
+                 config: dict | None = None, definitions=None, cloudwatch=(), prefixes=(), template=None,
+                 clients=None, stop_on=()):
         self.paths = [Path(p) for p in paths]
+        self.jobs = list(dict.fromkeys(cloudwatch))  # the CloudWatch jobs to follow (named, then found)
+        self.prefixes = list(prefixes)
+        self.template = template
+        self.clients = clients
+        self.stop_on = list(stop_on)
+        self._finished: set[str] = set()  # jobs read to the end and dropped
+        self._refreshes = 0
         self.outbox = outbox
         self.state = state
         self.dashboard_url = dashboard_url
@@ -130,9 +152,76 @@ class Watcher:
             self._said[where] = reason
             log(f"{where}: {reason}")
 
+    def _source(self, job: str):
+        from dataclasses import replace
+
+        return replace(self.template, job=job)
+
+    def _relist(self) -> None:
+        from .ingest.cloudwatch import CloudWatchError
+
+        for prefix in self.prefixes:
+            try:
+                names = in_progress_jobs(self._source(prefix), prefix, self.clients)
+            except CloudWatchError as err:
+                self._say(f"--cloudwatch-prefix {prefix}", f"{err}; listing again later")
+                continue
+            self._said.pop(f"--cloudwatch-prefix {prefix}", None)
+            for name in names:
+                if name not in self.jobs and name not in self._finished:
+                    log(f"found training job {name} (InProgress, prefix {prefix!r})")
+                    self.jobs.append(name)
+
+    def _open_jobs(self) -> int:
+        from .ingest.cloudwatch import open_cloudwatch
+
+        queued = 0
+        for job in list(self.jobs):
+            if any(is_cloudwatch(m.run.live) and m.run.live.source.job == job for m in self.monitors.values()):
+                continue
+            try:
+                monitor = LiveMonitor(open_cloudwatch(self._source(job), self.clients), self.config)
+            except Exception as err:  # noqa: BLE001 - one job's failure is that job's problem
+                self._say(job, f"{failure_reason(err)}; looking again on every refresh")
+                continue
+            self._said.pop(job, None)
+            key = _state_key(monitor)
+            self.monitors[key] = monitor
+            steps = monitor.run.frame["step"]
+            log(f"following CloudWatch job {job} ({key}, {monitor.run.info.format or 'no metric lines yet'}, "
+                f"{'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
+            queued += self._take(monitor, monitor.ledger.entries)
+            self._drop_if_finished(key, monitor, monitor.run.live.description.get("status"))
+        return queued
+
+    def _status(self, monitor: LiveMonitor) -> str | None:
+        """DescribeTrainingJob's status now (SMTJ), or None when unknown (HyperPod, a logs-only job)."""
+        live = monitor.run.live
+        if not is_cloudwatch(live) or live.source.platform != "smtj" or not live.description:
+            return None
+        try:
+            return live.describe().get("status")
+        except Exception:  # noqa: BLE001 - unknown now; the next check asks again
+            return None
+
+    def _drop_if_finished(self, key: str, monitor: LiveMonitor, status: str | None) -> None:
+        if status is None or status == "InProgress":
+            return
+        job = monitor.run.live.source.job
+        log(f"{job}: finished ({status}); read to the end, no longer followed")
+        self.monitors.pop(key, None)
+        self._finished.add(job)
+        self.jobs = [j for j in self.jobs if j != job]
+
     def refresh(self) -> int:
         """One pass: new runs, new lines, new alerts queued and sent. Returns the alerts queued."""
-        queued = 0
+        queued, check = 0, self._refreshes % self.relist_every == 0
+        self._refreshes += 1
+        if check:
+            self._relist()
+        opened = set(self.monitors)
+        queued += self._open_jobs()
+        opened = set(self.monitors) - opened
         for spec in self._specs():
             key = str(spec.primary)
             if key in self.monitors:
@@ -148,7 +237,10 @@ class Watcher:
             log(f"following {spec.run_id} ({monitor.run.info.format}, "
                 f"{'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
             queued += self._take(monitor, monitor.ledger.entries)
-        for key, monitor in self.monitors.items():
+        for key, monitor in list(self.monitors.items()):
+            if key in opened:
+                continue  # read in full just now
+            status = self._status(monitor) if check else None  # before the read: a job that ended is read to its end
             try:
                 messages, fresh = monitor.update()
             except Exception as err:  # noqa: BLE001
@@ -158,6 +250,7 @@ class Watcher:
                 log(f"{monitor.run.info.run_id}: {text}")
             queued += self._take(monitor, fresh)
             self._mark_resolved(monitor)
+            self._drop_if_finished(key, monitor, status)
         self.outbox.flush()
         self.state.save(self.outbox.pending())
         return queued
@@ -171,10 +264,21 @@ class Watcher:
                 continue  # handed to the notifier before (this process or an earlier one)
             self.state.runs.setdefault(key, []).append({**identity, "resolved_at": entry.resolved_at})
             new.append(entry.alert.to_dict())
+        self._stop_for(monitor, key, new)
         if new:
             log(f"{run_id}: {len(new)} new alert(s): " + ", ".join(f"{a['detector']} ({a['severity']}) at step {a['step']}" for a in new))
             self.outbox.submit(run_id, new, self.dashboard_url)
         return len(new)
+
+    def _stop_for(self, monitor: LiveMonitor, key: str, alerts: list[dict]) -> None:
+        """The first new alert that matches a --stop-on rule stops the job (or says why not)."""
+        alert = next((a for a in alerts if any(rule.matches(a) for rule in self.stop_on)), None)
+        if alert is None:
+            return
+        alert["action"] = stop_job(monitor.run.live, self.state.stopped, key, alert)
+        log(f"{monitor.run.info.run_id}: {alert['detector']} at step {alert['step']}: {alert['action']}")
+        if key in self.state.stopped:
+            self.state.save(self.outbox.pending())  # at once: a crash now must not lead to a second stop
 
     def _mark_resolved(self, monitor: LiveMonitor) -> None:
         key = _state_key(monitor)
