@@ -1,9 +1,10 @@
-"""``forge-monitor watch``: follow local runs and send each new alert once.
+"""``forge-monitor watch``: follow local runs and CloudWatch jobs, and send each new alert once.
 
 Every refresh: the folders named are searched again for runs that appeared (``find_runs``, which only
 sniffs file heads), every run already followed reads what was appended (``LiveMonitor.update()``, the
 incremental readers), and the alert ledger says which alerts are new. New alerts of one run go out as
-one message per route (``notify.Outbox``).
+one message per route (``notify.Outbox``). CloudWatch jobs (named, or found by name prefix) and the
+opt-in stop of a training job are in ``watch_cloudwatch``.
 
 State (``--state DIR``, ``watch-state.json``, replaced atomically) keeps, per run, the identities of
 the alerts already handed to the notifier (and the step at which they resolved), plus the messages
