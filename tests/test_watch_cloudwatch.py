@@ -181,3 +181,14 @@ def test_stop_usage_errors_exit_2_with_one_line(tmp_path, args, says):
                           env={**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_denied_stop_points_at_the_stop_policy_not_the_read_only_one():
+    from botocore.exceptions import ClientError
+
+    from forge_monitor.ingest.cloudwatch import CloudWatchSource, explain
+
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "StopTrainingJob")
+    message = str(explain(denied, CloudWatchSource("j"), "sagemaker:StopTrainingJob"))
+    assert "permission denied for sagemaker:StopTrainingJob" in message and "stop policy" in message
+    assert "read-only" in str(explain(denied, CloudWatchSource("j"), "logs:GetLogEvents"))

@@ -112,8 +112,10 @@ def explain(err: Exception, source: CloudWatchSource, action: str) -> CloudWatch
             return CloudWatchError(f"AWS credentials are expired or invalid ({source.where}): refresh them "
                                    "(`aws sso login`, new session token) and retry")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            policy = ("the separate stop policy (README, 'Stopping a training job')" if action == "sagemaker:StopTrainingJob"
+                      else "the minimal read-only IAM policy")
             return CloudWatchError(f"permission denied for {action} ({source.where}): grant it to your role - the README "
-                                   "lists the minimal read-only IAM policy")
+                                   f"lists {policy}")
         missing = any(phrase in text.lower() for phrase in ("not found", "does not exist", "could not find"))
         if code == "ResourceNotFoundException" or (code == "ValidationException" and missing):
             return CloudWatchError(f"{action}: {text or 'not found'} - check the job name {source.job!r}, the platform "
