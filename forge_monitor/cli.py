@@ -325,7 +325,7 @@ def cmd_watch(args) -> int:
         return 2
     try:
         config = _load_config(args.config)
-        routes = [parse_route(url, args.notify_min) for url in args.notify]
+        routes = [parse_route(url, args.notify_min, args.notify_resolved) for url in args.notify]
         stop_on = [parse_stop_rule(rule) for rule in args.stop_on]
     except (ValueError, RouteError) as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
@@ -337,7 +337,7 @@ def cmd_watch(args) -> int:
         print(f"forge-monitor: cannot use state {state_dir}: {_one_line(err)}", file=sys.stderr)
         return 2
     if args.dry_run and not routes:
-        routes = [Route("stdout://", args.notify_min)]  # nothing to send to: print what any route would get
+        routes = [Route("stdout://", args.notify_min, resolved=args.notify_resolved)]  # nothing to send to: print what any route would get
     template = clients = None
     if args.cloudwatch or args.cloudwatch_prefix:
         from .ingest.cloudwatch import CloudWatchError, CloudWatchSource, make_clients
@@ -359,7 +359,8 @@ def cmd_watch(args) -> int:
     for rule in stop_on:
         log(f"--stop-on {rule.detector}:{rule.severity}: a new alert stops its SageMaker training job (InProgress, once)")
     for route in routes:
-        log(f"route {route.label} (min {route.min_severity})" + (" - dry run, printed instead" if args.dry_run else ""))
+        log(f"route {route.label} (min {route.min_severity}" + (", resolved notices" if route.resolved else "") + ")"
+            + (" - dry run, printed instead" if args.dry_run else ""))
     previous = {sig: signal.signal(sig, watcher.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         watcher.run(args.interval, once=args.once)
@@ -433,9 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="confirm --stop-on: forge-monitor may call sagemaker:StopTrainingJob")
     watch.add_argument("--notify", action="append", default=[], metavar="URL",
                        help="an apprise URL (slack://, workflows://, mailtos://, sns://, ntfy://, json:// ...), "
-                            "or SEVERITY=URL for that route's own minimum; repeatable")
+                            "or SEVERITY=URL for that route's own minimum (SEVERITY+resolved=URL: with resolved notices); repeatable")
     watch.add_argument("--notify-min", choices=SEVERITIES, default="warning",
                        help="minimum severity sent by routes without their own (default: warning)")
+    watch.add_argument("--notify-resolved", action="store_true",
+                       help="every route also gets a short notice when an alert it was sent stops holding "
+                            "(one route: --notify 'warning+resolved=URL')")
     watch.add_argument("--state", metavar="DIR", help="where the alerts already sent are kept "
                                                       "(default: $XDG_STATE_HOME/forge-monitor or ~/.local/state/forge-monitor)")
     watch.add_argument("--interval", type=float, default=10.0, help="seconds between refreshes (default: 10)")

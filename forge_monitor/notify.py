@@ -4,6 +4,7 @@ A *route* is one apprise URL (``slack://…``, ``workflows://…``, ``mailtos://
 ``ntfy://…``, ``json://host:port/path`` …) with a minimum severity. On the command line a route is the
 URL itself, or ``SEVERITY=URL`` to give that route its own minimum (the form of apprise's own text
 config, ``tag=URL``; a ``#min=`` suffix would clash with URLs such as ``slack://…/#channel``).
+``+resolved`` in that prefix (``warning+resolved=URL``, ``resolved=URL``) asks for "resolved" notices too.
 
 A failing route never stops the caller: apprise returns a failed result instead of raising; the
 message stays queued (a bounded queue per route) and is tried again later with exponential backoff.
@@ -39,21 +40,23 @@ class Message:
     alerts: list[dict]  # identities and fields, kept for the state file and dry-run
     attempts: int = 0
     next_try: float = 0.0
+    kind: str = "alert"  # alert, resolved
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "title": self.title, "body": self.body, "severity": self.severity,
-                "alerts": self.alerts, "attempts": self.attempts}
+                "alerts": self.alerts, "attempts": self.attempts, "kind": self.kind}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Message":
         return cls(data["run_id"], data["title"], data["body"], data["severity"], list(data.get("alerts", [])),
-                   int(data.get("attempts", 0)))
+                   int(data.get("attempts", 0)), kind=str(data.get("kind", "alert")))
 
 
 @dataclass
 class Route:
     url: str
     min_severity: str = "warning"
+    resolved: bool = False  # also send a notice when an alert sent on this route stops holding
     queue: deque = field(default_factory=lambda: deque(maxlen=QUEUE_LIMIT))
     sent: int = 0
     failures: int = 0
@@ -77,20 +80,25 @@ class Route:
         return f"{parts.scheme}:// (route {self.key[:6]})"
 
 
-def parse_route(text: str, default_min: str = "warning") -> Route:
-    """``URL`` or ``SEVERITY=URL``; raises RouteError when apprise does not accept the URL."""
+def parse_route(text: str, default_min: str = "warning", resolved: bool = False) -> Route:
+    """``URL``, ``SEVERITY=URL``, ``SEVERITY+resolved=URL`` or ``resolved=URL``; raises RouteError when
+    apprise does not accept the URL."""
     import apprise
 
     minimum, url = default_min, text.strip()
     head, sep, rest = url.partition("=")
-    if sep and head.lower() in SEVERITIES:
-        minimum, url = head.lower(), rest.strip()
+    words = head.lower().split("+")
+    if sep and words and all(w in SEVERITIES or w == "resolved" for w in words) \
+            and sum(w in SEVERITIES for w in words) <= 1:
+        minimum = next((w for w in words if w in SEVERITIES), minimum)
+        resolved = resolved or "resolved" in words
+        url = rest.strip()
     instance = apprise.Apprise(asset=apprise.AppriseAsset(app_id="forge-monitor", app_desc="forge-monitor watch"))
     if not url or not instance.add(url):
         scheme = url.split("://", 1)[0] if "://" in url else url[:20]
         raise RouteError(f"--notify {scheme}://…: not an apprise URL apprise can use "
                          "(see https://github.com/caronc/apprise/wiki for the URL of each service)")
-    return Route(url=url, min_severity=minimum, _apprise=instance)
+    return Route(url=url, min_severity=minimum, resolved=resolved, _apprise=instance)
 
 
 def span(alert: dict) -> str:
@@ -133,6 +141,17 @@ def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = N
     return Message(run_id, title, "\n\n".join(blocks), worst, ordered)
 
 
+def build_resolved(run_id: str, alert: dict, resolved_at: int, dashboard_url: str | None = None) -> Message:
+    """A short notice that an alert sent before no longer holds (``alert``: its stored identity)."""
+    title = f"[RESOLVED] {alert['detector']} in {run_id} (open since step {alert['step']})"
+    lines = [f"Run: {run_id}", f"Detector: {alert['detector']}", f"Severity: {alert['severity']}",
+             f"Steps: {alert['step']}-{alert['step_end']}", f"Open since: step {alert['step']}",
+             f"Resolved at: step {resolved_at} (no longer holds on the data up to that step)"]
+    if dashboard_url:
+        lines.append(f"Dashboard: {dashboard_link(dashboard_url, run_id, resolved_at)}")
+    return Message(run_id, title, "\n".join(lines), "info", [alert], kind="resolved")
+
+
 def _notify_type(severity: str):
     import apprise
 
@@ -157,6 +176,13 @@ class Outbox:
             chosen = [a for a in alerts if Severity(a["severity"]) >= route.min_severity]
             if chosen:
                 self._enqueue(route, build_message(run_id, chosen, dashboard_url))
+
+    def submit_resolved(self, run_id: str, alert: dict, resolved_at: int, dashboard_url: str | None = None) -> int:
+        """To the routes that asked for resolved notices and would have sent the alert; returns how many."""
+        routes = [r for r in self.routes if r.resolved and Severity(alert["severity"]) >= r.min_severity]
+        for route in routes:
+            self._enqueue(route, build_resolved(run_id, alert, resolved_at, dashboard_url))
+        return len(routes)
 
     def _enqueue(self, route: Route, message: Message) -> None:
         if len(route.queue) == route.queue.maxlen:

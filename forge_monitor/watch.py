@@ -7,7 +7,8 @@ one message per route (``notify.Outbox``). CloudWatch jobs (named, or found by n
 opt-in stop of a training job are in ``watch_cloudwatch``.
 
 State (``--state DIR``, ``watch-state.json``, replaced atomically) keeps, per run, the identities of
-the alerts already handed to the notifier (and the step at which they resolved), plus the messages
+the alerts already handed to the notifier (the step at which they resolved, whether the "resolved"
+notice went out), plus the messages
 still queued for a target that was down. Read cursors are not kept: a restarted watcher reads the logs
 again from the start, finds the same alerts, and matches them to the state (the ledger's identity:
 detector, metric, overlapping steps), so nothing is sent twice.
@@ -192,6 +193,7 @@ class Watcher:
             log(f"following CloudWatch job {job} ({key}, {monitor.run.info.format or 'no metric lines yet'}, "
                 f"{'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
             queued += self._take(monitor, monitor.ledger.entries)
+            self._mark_resolved(monitor)
             self._drop_if_finished(key, monitor, monitor.run.live.description.get("status"))
         return queued
 
@@ -238,6 +240,7 @@ class Watcher:
             log(f"following {spec.run_id} ({monitor.run.info.format}, "
                 f"{'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
             queued += self._take(monitor, monitor.ledger.entries)
+            self._mark_resolved(monitor)
         for key, monitor in list(self.monitors.items()):
             if key in opened:
                 continue  # read in full just now
@@ -282,11 +285,24 @@ class Watcher:
             self.state.save(self.outbox.pending())  # at once: a crash now must not lead to a second stop
 
     def _mark_resolved(self, monitor: LiveMonitor) -> None:
-        key = _state_key(monitor)
-        for entry in monitor.ledger.entries:
-            stored = self.state.known(key, _identity(entry.alert))
-            if stored is not None:
-                stored["resolved_at"] = entry.resolved_at
+        """Copy the ledger's resolved step into the state, and send a "resolved" notice once per alert.
+
+        An alert stored by an earlier process that this process's ledger does not hold did not show up
+        when the logs were read again from the start: it no longer holds, so it resolved while nobody
+        watched (at the last step read)."""
+        key, run_id = _state_key(monitor), monitor.run.info.run_id
+        frame = monitor.run.frame
+        last_step = int(frame["step"].max()) if len(frame) else 0
+        for stored in self.state.runs.get(key, []):
+            if "resolved_notified" not in stored:  # kept before resolved notices existed: no backlog of old ones
+                stored["resolved_notified"] = stored.get("resolved_at") is not None
+            entry = next((e for e in monitor.ledger.entries if _same(stored, _identity(e.alert))), None)
+            resolved_at = entry.resolved_at if entry is not None else stored.get("resolved_at") or last_step
+            stored["resolved_at"] = resolved_at
+            if resolved_at is not None and not stored.get("resolved_notified"):
+                stored["resolved_notified"] = True  # once, even if it opens again and resolves again
+                if self.outbox.submit_resolved(run_id, stored, resolved_at, self.dashboard_url):
+                    log(f"{run_id}: {stored['detector']} (open since step {stored['step']}) resolved at step {resolved_at}")
 
     def run(self, interval: float, *, once: bool = False) -> None:
         while True:

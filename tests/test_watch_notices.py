@@ -1,0 +1,138 @@
+"""``watch`` notices beyond the first message: "resolved" notices. A Nova log whose loss is flat
+(``loss_plateau`` opens) and then starts to fall (the plateau no longer holds: the ledger marks it
+resolved) drives the Watcher in-process with dry-run routes, whose printed messages are what a target
+would get; nothing sleeps."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from forge_monitor.notify import Outbox, Route, parse_route
+from forge_monitor.synth.writers import nova_pipe
+from forge_monitor.watch import Watcher, WatchState
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _loss(step: int) -> float:
+    """Flat (about 2.0) up to step 69, then falling: loss_plateau holds, then stops holding."""
+    base = 2.0 if step < 70 else 2.0 * math.exp(-(step - 70) / 60)
+    return base + 0.005 * math.sin(step * 1.3)
+
+
+def _lines(first: int, last: int, *, flat: bool = False) -> str:
+    rows = [(s, {"lr": 1e-5, "global_step": s, "reduced_train_loss": 2.0 + 0.005 * math.sin(s * 1.3) if flat else _loss(s)})
+            for s in range(first, last)]
+    return "".join(nova_pipe(rows, total=500, step_seconds=2).splitlines(keepends=True)[1:])
+
+
+def _run(tmp_path) -> Path:
+    log = tmp_path / "runs" / "job" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(nova_pipe([], total=500, step_seconds=2) + _lines(1, 70))
+    return log
+
+
+def _append(log: Path, text: str) -> None:
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _routes():
+    return [Route("json://127.0.0.1:9/with", "warning", resolved=True), Route("json://127.0.0.1:10/without", "warning")]
+
+
+def _watcher(log, state_dir, **kwargs) -> Watcher:
+    return Watcher([log.parent.parent], Outbox(_routes(), dry_run=True), WatchState(state_dir), **kwargs)
+
+
+def _sent(capsys) -> list[tuple[str, str]]:
+    """(route label, title) of each message printed by the dry-run routes since the last call."""
+    out = capsys.readouterr().out
+    blocks = out.split("--- would send to ")[1:]
+    return [(b.split(" (min")[0], b.split("---\n", 1)[1].splitlines()[0]) for b in blocks]
+
+
+def test_a_resolved_notice_goes_once_to_the_routes_that_asked_and_survives_a_restart(tmp_path, capsys):
+    log, state = _run(tmp_path), tmp_path / "state"
+    watcher = _watcher(log, state)
+    watcher.refresh()
+    assert [t for _, t in _sent(capsys)] == ["[WARNING] loss_plateau in job/train.log at steps 2-69"] * 2
+
+    _append(log, _lines(70, 80))  # the loss starts to fall: the plateau no longer holds
+    watcher.refresh()
+    sent = _sent(capsys)
+    assert sent == [("json://127.0.0.1:9", "[RESOLVED] loss_plateau in job/train.log (open since step 2)")]
+    _append(log, _lines(80, 90))
+    watcher.refresh()
+    assert _sent(capsys) == []  # once
+    stored = WatchState(state).runs[str(log.resolve())]
+    assert stored[0]["resolved_at"] == 79 and stored[0]["resolved_notified"] is True
+
+    restarted = _watcher(log, state)  # reads the log again from the start
+    restarted.refresh()
+    restarted.refresh()
+    assert _sent(capsys) == []
+
+
+def test_an_alert_that_resolved_while_nobody_watched_is_announced_after_the_restart(tmp_path, capsys):
+    log, state = _run(tmp_path), tmp_path / "state"
+    _watcher(log, state).refresh()
+    assert len(_sent(capsys)) == 2
+    _append(log, _lines(70, 100))  # the watcher is down while the plateau ends
+    restarted = _watcher(log, state)
+    restarted.refresh()
+    out = [t for _, t in _sent(capsys)]
+    assert out == ["[RESOLVED] loss_plateau in job/train.log (open since step 2)"]
+    restarted.refresh()
+    assert _sent(capsys) == []
+
+
+def test_a_state_from_before_resolved_notices_sends_no_backlog(tmp_path, capsys):
+    log, state = _run(tmp_path), tmp_path / "state"
+    _append(log, _lines(70, 100))
+    state.mkdir()
+    old = {"detector": "loss_plateau", "metric": "train_loss", "step": 2, "step_end": 69, "severity": "warning",
+           "resolved_at": 79}  # written by an earlier version: resolved, no resolved_notified
+    (state / "watch-state.json").write_text(json.dumps({"version": 1, "runs": {str(log.resolve()): [old]},
+                                                        "pending": {}}))
+    _watcher(log, state).refresh()
+    assert _sent(capsys) == []
+
+
+def test_resolved_notices_from_the_command_line_across_two_runs(tmp_path):
+    log = _run(tmp_path)
+
+    def once(*extra):
+        done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--dry-run", "--once",
+                               "--state", str(tmp_path / "s"), *extra], cwd=PROJECT, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = once("--notify", "warning+resolved=json://127.0.0.1:9/hook")
+    assert "[WARNING] loss_plateau" in first.stdout and "resolved notices" in first.stderr
+    _append(log, _lines(70, 100))
+    second = once("--notify", "warning+resolved=json://127.0.0.1:9/hook")
+    assert "[RESOLVED] loss_plateau" in second.stdout and "Resolved at: step 99" in second.stdout
+    assert "Open since: step 2" in second.stdout
+    assert once("--notify-resolved").stdout == ""  # already announced, kept in the state
+
+
+@pytest.mark.parametrize("text, minimum, resolved", [
+    ("json://127.0.0.1:9/h", "info", False),
+    ("json://127.0.0.1:9/h?a=resolved", "info", False),
+    ("critical=json://127.0.0.1:9/h", "critical", False),
+    ("warning+resolved=json://127.0.0.1:9/h", "warning", True),
+    ("resolved+critical=json://127.0.0.1:9/h", "critical", True),
+    ("resolved=json://127.0.0.1:9/h", "info", True),
+])
+def test_route_prefix_sets_minimum_and_resolved(text, minimum, resolved):
+    route = parse_route(text, default_min="info")
+    assert (route.url.split("?")[0], route.min_severity, route.resolved) == ("json://127.0.0.1:9/h", minimum, resolved)
