@@ -308,6 +308,10 @@ def cmd_watch(args) -> int:
     if not (args.interval > 0 and math.isfinite(args.interval)):
         print("forge-monitor: --interval must be a positive number of seconds", file=sys.stderr)
         return 2
+    if args.notify_rate < 0:
+        print("forge-monitor: --notify-rate must be 0 (no limit) or a positive number of messages per hour",
+              file=sys.stderr)
+        return 2
     if not (args.paths or args.cloudwatch or args.cloudwatch_prefix):
         print("forge-monitor: watch needs PATH..., --cloudwatch JOB or --cloudwatch-prefix PREFIX", file=sys.stderr)
         return 2
@@ -349,7 +353,7 @@ def cmd_watch(args) -> int:
         except CloudWatchError as err:
             print(f"forge-monitor: {err}", file=sys.stderr)
             return 2
-    outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval)
+    outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval, rate=args.notify_rate)
     watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config,
                       cloudwatch=args.cloudwatch, prefixes=args.cloudwatch_prefix, template=template, clients=clients,
                       stop_on=stop_on)
@@ -359,7 +363,8 @@ def cmd_watch(args) -> int:
     for rule in stop_on:
         log(f"--stop-on {rule.detector}:{rule.severity}: a new alert stops its SageMaker training job (InProgress, once)")
     for route in routes:
-        log(f"route {route.label} (min {route.min_severity}" + (", resolved notices" if route.resolved else "") + ")"
+        log(f"route {route.label} (min {route.min_severity}" + (", resolved notices" if route.resolved else "")
+            + (f", at most {args.notify_rate} per hour)" if args.notify_rate else ", no rate limit)")
             + (" - dry run, printed instead" if args.dry_run else ""))
     previous = {sig: signal.signal(sig, watcher.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -440,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--notify-resolved", action="store_true",
                        help="every route also gets a short notice when an alert it was sent stops holding "
                             "(one route: --notify 'warning+resolved=URL')")
+    watch.add_argument("--notify-rate", type=int, default=30, metavar="N",
+                       help="at most N messages per route per hour; more are held and sent as one summary "
+                            "(0: no limit; default 30)")
     watch.add_argument("--state", metavar="DIR", help="where the alerts already sent are kept "
                                                       "(default: $XDG_STATE_HOME/forge-monitor or ~/.local/state/forge-monitor)")
     watch.add_argument("--interval", type=float, default=10.0, help="seconds between refreshes (default: 10)")

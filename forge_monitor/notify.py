@@ -6,6 +6,9 @@ URL itself, or ``SEVERITY=URL`` to give that route its own minimum (the form of 
 config, ``tag=URL``; a ``#min=`` suffix would clash with URLs such as ``slack://…/#channel``).
 ``+resolved`` in that prefix (``warning+resolved=URL``, ``resolved=URL``) asks for "resolved" notices too.
 
+Each route sends at most ``rate`` messages per ``window`` (an hour); beyond that its messages are held,
+not dropped, and sent as one "N more alerts" summary as soon as the window allows.
+
 A failing route never stops the caller: apprise returns a failed result instead of raising; the
 message stays queued (a bounded queue per route) and is tried again later with exponential backoff.
 """
@@ -40,7 +43,7 @@ class Message:
     alerts: list[dict]  # identities and fields, kept for the state file and dry-run
     attempts: int = 0
     next_try: float = 0.0
-    kind: str = "alert"  # alert, resolved
+    kind: str = "alert"  # alert, resolved, summary
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "title": self.title, "body": self.body, "severity": self.severity,
@@ -61,6 +64,8 @@ class Route:
     sent: int = 0
     failures: int = 0
     dropped: int = 0
+    held: bool = False  # the rate limit is holding messages back (logged once per episode)
+    sent_at: deque = field(default_factory=deque)  # clock times of the sends inside the rate window
     _apprise: object = field(default=None, repr=False)
 
     @property
@@ -152,6 +157,15 @@ def build_resolved(run_id: str, alert: dict, resolved_at: int, dashboard_url: st
     return Message(run_id, title, "\n".join(lines), "info", [alert], kind="resolved")
 
 
+def summarize(messages: list[Message], rate: int, window: float) -> Message:
+    """The messages a rate limit held back, as one: their titles, then their bodies."""
+    worst = max((m.severity for m in messages), key=SEVERITIES.index)
+    title = f"[{worst.upper()}] {len(messages)} more alerts (held by the limit of {rate} per {window / 3600:g} h)"
+    body = "\n".join(f"- {m.title}" for m in messages) + "\n\n" + "\n\n".join(m.body for m in messages)
+    return Message(messages[0].run_id if len({m.run_id for m in messages}) == 1 else "several runs", title, body,
+                   worst, [a for m in messages for a in m.alerts], kind="summary")
+
+
 def _notify_type(severity: str):
     import apprise
 
@@ -166,10 +180,14 @@ class Outbox:
     """Routes and their queues. ``submit`` filters by each route's minimum severity; ``flush`` sends what
     is due (or, with ``dry_run``, prints it to stdout) and never raises for a failing target."""
 
-    def __init__(self, routes: list[Route], *, dry_run: bool = False, base_backoff: float = 1.0):
+    def __init__(self, routes: list[Route], *, dry_run: bool = False, base_backoff: float = 1.0,
+                 rate: int = 30, window: float = 3600.0, clock=time.monotonic):
         self.routes = routes
         self.dry_run = dry_run
         self.base_backoff = base_backoff
+        self.rate = rate  # messages per route per window; 0: no limit
+        self.window = window
+        self.clock = clock
 
     def submit(self, run_id: str, alerts: list[dict], dashboard_url: str | None = None) -> None:
         for route in self.routes:
@@ -191,10 +209,28 @@ class Outbox:
             log(f"{route.label}: queue full ({QUEUE_LIMIT}); dropped the oldest message ({lost.title})")
         route.queue.append(message)
 
+    def _allowed(self, route: Route, now: float) -> bool:
+        while route.sent_at and route.sent_at[0] <= now - self.window:
+            route.sent_at.popleft()
+        return self.rate <= 0 or len(route.sent_at) < self.rate
+
     def flush(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         for route in self.routes:
             while route.queue and route.queue[0].next_try <= now:
+                if not self._allowed(route, now):
+                    if not route.held:
+                        route.held = True
+                        log(f"{route.label}: rate limit reached ({self.rate} per {self.window / 3600:g} h); holding "
+                            f"{len(route.queue)} message(s), sent as one summary when the window allows")
+                    break
+                if route.held:
+                    route.held = False
+                    if len(route.queue) > 1:  # what piled up goes out as one message
+                        held = list(route.queue)
+                        route.queue.clear()
+                        route.queue.append(summarize(held, self.rate, self.window))
+                        log(f"{route.label}: rate window open again; {len(held)} held message(s) as one summary")
                 message = route.queue[0]
                 if not self._send(route, message):
                     message.attempts += 1
@@ -202,6 +238,7 @@ class Outbox:
                     break  # keep the order: later messages wait behind the first
                 route.queue.popleft()
                 route.sent += 1
+                route.sent_at.append(now)
 
     def _send(self, route: Route, message: Message) -> bool:
         if self.dry_run:

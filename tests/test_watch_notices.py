@@ -1,7 +1,7 @@
-"""``watch`` notices beyond the first message: "resolved" notices. A Nova log whose loss is flat
-(``loss_plateau`` opens) and then starts to fall (the plateau no longer holds: the ledger marks it
-resolved) drives the Watcher in-process with dry-run routes, whose printed messages are what a target
-would get; nothing sleeps."""
+"""``watch`` notices beyond the first message: "resolved" notices and the per-route rate limit. A
+Nova log whose loss is flat (``loss_plateau`` opens) and then starts to fall (the plateau no longer
+holds: the ledger marks it resolved) drives the Watcher in-process with dry-run routes, whose printed
+messages are what a target would get; clocks are injected, nothing sleeps."""
 
 from __future__ import annotations
 
@@ -136,3 +136,40 @@ def test_resolved_notices_from_the_command_line_across_two_runs(tmp_path):
 def test_route_prefix_sets_minimum_and_resolved(text, minimum, resolved):
     route = parse_route(text, default_min="info")
     assert (route.url.split("?")[0], route.min_severity, route.resolved) == ("json://127.0.0.1:9/h", minimum, resolved)
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _alert(step: int) -> dict:
+    return {"detector": "loss_spike", "severity": "warning", "metric": "train_loss", "step": step, "step_end": step,
+            "message": f"spike at step {step}", "remediation": "look"}
+
+
+def test_a_route_over_its_rate_holds_messages_and_sends_them_as_one_summary(capsys):
+    clock = Clock()
+    outbox = Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True, rate=2, window=3600, clock=clock)
+    for step in range(1, 6):
+        outbox.submit("run", [_alert(step)])
+    outbox.flush()
+    captured = capsys.readouterr()
+    assert captured.out.count("--- would send to") == 2
+    assert captured.err.count("rate limit reached (2 per 1 h); holding 3 message(s)") == 1
+    clock.now += 1800
+    outbox.flush()
+    assert capsys.readouterr().out == "" and len(outbox.pending()[outbox.routes[0].key]) == 3  # held, not dropped
+    clock.now += 1801  # the first two sends left the window
+    outbox.flush()
+    captured = capsys.readouterr()
+    assert captured.out.count("--- would send to") == 1
+    assert "[WARNING] 3 more alerts (held by the limit of 2 per 1 h)" in captured.out
+    assert all(f"spike at step {s}" in captured.out for s in (3, 4, 5))
+    assert outbox.routes[0].sent == 3 and outbox.pending() == {}
+    outbox.submit("run", [_alert(9)])
+    outbox.flush()  # one slot left in the window: a lone message goes out as itself
+    assert "[WARNING] loss_spike in run at step 9" in capsys.readouterr().out
