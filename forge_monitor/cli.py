@@ -312,6 +312,9 @@ def cmd_watch(args) -> int:
         print("forge-monitor: --notify-rate must be 0 (no limit) or a positive number of messages per hour",
               file=sys.stderr)
         return 2
+    if args.repeat is not None and not (args.repeat > 0 and math.isfinite(args.repeat)):
+        print("forge-monitor: --repeat must be a positive number of hours", file=sys.stderr)
+        return 2
     if not (args.paths or args.cloudwatch or args.cloudwatch_prefix):
         print("forge-monitor: watch needs PATH..., --cloudwatch JOB or --cloudwatch-prefix PREFIX", file=sys.stderr)
         return 2
@@ -356,7 +359,7 @@ def cmd_watch(args) -> int:
     outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval, rate=args.notify_rate)
     watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config,
                       cloudwatch=args.cloudwatch, prefixes=args.cloudwatch_prefix, template=template, clients=clients,
-                      stop_on=stop_on)
+                      stop_on=stop_on, repeat=args.repeat * 3600 if args.repeat else None)
     sources = [*args.paths, *(f"CloudWatch job {j}" for j in args.cloudwatch),
                *(f"CloudWatch jobs {p}* (InProgress)" for p in args.cloudwatch_prefix)]
     log(f"following {', '.join(sources)} every {args.interval:g} s; state in {state.path}")
@@ -448,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--notify-rate", type=int, default=30, metavar="N",
                        help="at most N messages per route per hour; more are held and sent as one summary "
                             "(0: no limit; default 30)")
+    watch.add_argument("--repeat", type=float, metavar="HOURS",
+                       help="send an alert still open again every HOURS (default: never)")
     watch.add_argument("--state", metavar="DIR", help="where the alerts already sent are kept "
                                                       "(default: $XDG_STATE_HOME/forge-monitor or ~/.local/state/forge-monitor)")
     watch.add_argument("--interval", type=float, default=10.0, help="seconds between refreshes (default: 10)")

@@ -43,7 +43,7 @@ class Message:
     alerts: list[dict]  # identities and fields, kept for the state file and dry-run
     attempts: int = 0
     next_try: float = 0.0
-    kind: str = "alert"  # alert, resolved, summary
+    kind: str = "alert"  # alert, repeat, resolved, summary
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "title": self.title, "body": self.body, "severity": self.severity,
@@ -118,7 +118,8 @@ def dashboard_link(base: str, run_id: str, step: int) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = None) -> Message:
+def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = None, *,
+                  still_open: str | None = None) -> Message:
     """One message for the alerts of one run that opened together, most severe first.
 
     The body is plain text with one ``Field: value`` line per field, so every target (a chat, an email,
@@ -133,6 +134,8 @@ def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = N
     else:
         names = ", ".join(dict.fromkeys(a["detector"] for a in ordered))
         title = f"[{worst.upper()}] {len(ordered)} alerts in {run_id}: {names}"
+    if still_open:  # --repeat: the same alert again, said to be a reminder
+        title = f"{title} (still open, {still_open})"
     blocks = []
     for alert in ordered:
         lines = [f"Run: {run_id}", f"Detector: {alert['detector']}", f"Severity: {alert['severity']}",
@@ -143,7 +146,7 @@ def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = N
         if dashboard_url:
             lines.append(f"Dashboard: {dashboard_link(dashboard_url, run_id, alert['step'])}")
         blocks.append("\n".join(lines))
-    return Message(run_id, title, "\n\n".join(blocks), worst, ordered)
+    return Message(run_id, title, "\n\n".join(blocks), worst, ordered, kind="repeat" if still_open else "alert")
 
 
 def build_resolved(run_id: str, alert: dict, resolved_at: int, dashboard_url: str | None = None) -> Message:
@@ -189,11 +192,12 @@ class Outbox:
         self.window = window
         self.clock = clock
 
-    def submit(self, run_id: str, alerts: list[dict], dashboard_url: str | None = None) -> None:
+    def submit(self, run_id: str, alerts: list[dict], dashboard_url: str | None = None, *,
+               still_open: str | None = None) -> None:
         for route in self.routes:
             chosen = [a for a in alerts if Severity(a["severity"]) >= route.min_severity]
             if chosen:
-                self._enqueue(route, build_message(run_id, chosen, dashboard_url))
+                self._enqueue(route, build_message(run_id, chosen, dashboard_url, still_open=still_open))
 
     def submit_resolved(self, run_id: str, alert: dict, resolved_at: int, dashboard_url: str | None = None) -> int:
         """To the routes that asked for resolved notices and would have sent the alert; returns how many."""

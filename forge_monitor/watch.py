@@ -8,7 +8,7 @@ opt-in stop of a training job are in ``watch_cloudwatch``.
 
 State (``--state DIR``, ``watch-state.json``, replaced atomically) keeps, per run, the identities of
 the alerts already handed to the notifier (the step at which they resolved, whether the "resolved"
-notice went out), plus the messages
+notice went out, when the alert was last sent for ``--repeat``), plus the messages
 still queued for a target that was down. Read cursors are not kept: a restarted watcher reads the logs
 again from the start, finds the same alerts, and matches them to the state (the ledger's identity:
 detector, metric, overlapping steps), so nothing is sent twice.
@@ -116,13 +116,15 @@ class Watcher:
 
     def __init__(self, paths, outbox: Outbox, state: WatchState, *, dashboard_url: str | None = None,
                  config: dict | None = None, definitions=None, cloudwatch=(), prefixes=(), template=None,
-                 clients=None, stop_on=()):
+                 clients=None, stop_on=(), repeat: float | None = None, clock=time.time):
         self.paths = [Path(p) for p in paths]
         self.jobs = list(dict.fromkeys(cloudwatch))  # the CloudWatch jobs to follow (named, then found)
         self.prefixes = list(prefixes)
         self.template = template
         self.clients = clients
         self.stop_on = list(stop_on)
+        self.repeat = repeat  # seconds after which an alert still open is sent again; None: never
+        self.clock = clock  # wall clock: notified_at is kept in the state across restarts
         self._finished: set[str] = set()  # jobs read to the end and dropped
         self._refreshes = 0
         self.outbox = outbox
@@ -254,6 +256,7 @@ class Watcher:
                 log(f"{monitor.run.info.run_id}: {text}")
             queued += self._take(monitor, fresh)
             self._mark_resolved(monitor)
+            self._repeat_open(monitor)
             self._drop_if_finished(key, monitor, status)
         self.outbox.flush()
         self.state.save(self.outbox.pending())
@@ -266,7 +269,8 @@ class Watcher:
             identity = _identity(entry.alert)
             if self.state.known(key, identity) is not None:
                 continue  # handed to the notifier before (this process or an earlier one)
-            self.state.runs.setdefault(key, []).append({**identity, "resolved_at": entry.resolved_at})
+            self.state.runs.setdefault(key, []).append({**identity, "resolved_at": entry.resolved_at,
+                                                        "notified_at": self.clock()})
             new.append(entry.alert.to_dict())
         self._stop_for(monitor, key, new)
         if new:
@@ -303,6 +307,23 @@ class Watcher:
                 stored["resolved_notified"] = True  # once, even if it opens again and resolves again
                 if self.outbox.submit_resolved(run_id, stored, resolved_at, self.dashboard_url):
                     log(f"{run_id}: {stored['detector']} (open since step {stored['step']}) resolved at step {resolved_at}")
+
+    def _repeat_open(self, monitor: LiveMonitor) -> None:
+        """--repeat: an alert still open and last sent ``repeat`` seconds ago or more is sent again."""
+        if not self.repeat:
+            return
+        key, run_id, now = _state_key(monitor), monitor.run.info.run_id, self.clock()
+        due = []
+        for entry in monitor.ledger.entries:
+            stored = self.state.known(key, _identity(entry.alert))
+            if entry.active and stored is not None and stored.get("resolved_at") is None \
+                    and now - stored.setdefault("notified_at", now) >= self.repeat:
+                stored["notified_at"] = now
+                due.append(entry.alert.to_dict())
+        if due:
+            log(f"{run_id}: {len(due)} alert(s) still open, sent again (--repeat)")
+            self.outbox.submit(run_id, due, self.dashboard_url,
+                               still_open=f"sent again every {self.repeat / 3600:g} h")
 
     def run(self, interval: float, *, once: bool = False) -> None:
         while True:

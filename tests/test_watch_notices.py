@@ -1,7 +1,7 @@
-"""``watch`` notices beyond the first message: "resolved" notices and the per-route rate limit. A
-Nova log whose loss is flat (``loss_plateau`` opens) and then starts to fall (the plateau no longer
-holds: the ledger marks it resolved) drives the Watcher in-process with dry-run routes, whose printed
-messages are what a target would get; clocks are injected, nothing sleeps."""
+"""``watch`` notices beyond the first message: "resolved" notices, the per-route rate limit and
+``--repeat``. A Nova log whose loss is flat (``loss_plateau`` opens) and then starts to fall (the
+plateau no longer holds: the ledger marks it resolved) drives the Watcher in-process with dry-run
+routes, whose printed messages are what a target would get; clocks are injected, nothing sleeps."""
 
 from __future__ import annotations
 
@@ -173,3 +173,33 @@ def test_a_route_over_its_rate_holds_messages_and_sends_them_as_one_summary(caps
     outbox.submit("run", [_alert(9)])
     outbox.flush()  # one slot left in the window: a lone message goes out as itself
     assert "[WARNING] loss_spike in run at step 9" in capsys.readouterr().out
+
+
+def test_repeat_sends_a_still_open_alert_again_after_the_interval_and_not_once_resolved(tmp_path, capsys):
+    log, clock = _run(tmp_path), Clock()
+    watcher = Watcher([log.parent.parent], Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True),
+                      WatchState(tmp_path / "state"), repeat=3600, clock=clock)
+    watcher.refresh()
+    assert len(_sent(capsys)) == 1
+    _append(log, _lines(70, 75, flat=True))
+    clock.now += 1800
+    watcher.refresh()
+    assert _sent(capsys) == []
+    clock.now += 1800
+    watcher.refresh()
+    assert [t for _, t in _sent(capsys)] == ["[WARNING] loss_plateau in job/train.log at steps 2-74 "
+                                             "(still open, sent again every 1 h)"]
+    watcher.refresh()
+    assert _sent(capsys) == []  # the next repeat is an hour from now
+    _append(log, "".join(_lines(75, 76, flat=True)) + _lines(76, 120))
+    clock.now += 7200
+    watcher.refresh()
+    assert _sent(capsys) == []  # resolved (no resolved notice on this route): never repeated
+
+
+@pytest.mark.parametrize("args, says", [(["--repeat", "0"], "--repeat"), (["--repeat", "nan"], "--repeat"),
+                                        (["--notify-rate", "-1"], "--notify-rate")])
+def test_bad_repeat_or_rate_is_a_usage_error(tmp_path, args, says):
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(_run(tmp_path)), "--dry-run", "--once",
+                           "--state", str(tmp_path / "s"), *args], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1
