@@ -299,11 +299,12 @@ def cmd_watch(args) -> int:
     """Follow runs and send each new alert once; SIGTERM / SIGINT end it with the state written."""
     import signal
 
-    from .notify import Outbox, Route, RouteError, log, parse_route
+    from .notify import Outbox, Route, RouteError, load_routes, log, parse_route
     from .watch import Watcher, WatchState, default_state_dir, parse_stop_rule
 
-    if not args.notify and not args.dry_run:
-        print("forge-monitor: watch needs --notify URL (or --dry-run to print what would be sent)", file=sys.stderr)
+    if not args.notify and not args.notify_config and not args.dry_run:
+        print("forge-monitor: watch needs --notify URL or --notify-config FILE (or --dry-run to print what would be sent)",
+              file=sys.stderr)
         return 2
     if not (args.interval > 0 and math.isfinite(args.interval)):
         print("forge-monitor: --interval must be a positive number of seconds", file=sys.stderr)
@@ -333,6 +334,8 @@ def cmd_watch(args) -> int:
     try:
         config = _load_config(args.config)
         routes = [parse_route(url, args.notify_min, args.notify_resolved) for url in args.notify]
+        for path in args.notify_config:
+            routes += load_routes(path, args.notify_min, args.notify_resolved)
         stop_on = [parse_stop_rule(rule) for rule in args.stop_on]
     except (ValueError, RouteError) as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
@@ -443,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--notify", action="append", default=[], metavar="URL",
                        help="an apprise URL (slack://, workflows://, mailtos://, sns://, ntfy://, json:// ...), "
                             "or SEVERITY=URL for that route's own minimum (SEVERITY+resolved=URL: with resolved notices); repeatable")
+    watch.add_argument("--notify-config", action="append", default=[], metavar="FILE",
+                       help="a file of routes, one a line in the --notify form; # starts a comment")
     watch.add_argument("--notify-min", choices=SEVERITIES, default="warning",
                        help="minimum severity sent by routes without their own (default: warning)")
     watch.add_argument("--notify-resolved", action="store_true",

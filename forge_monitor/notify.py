@@ -106,6 +106,30 @@ def parse_route(text: str, default_min: str = "warning", resolved: bool = False)
     return Route(url=url, min_severity=minimum, resolved=resolved, _apprise=instance)
 
 
+def load_routes(path, default_min: str = "warning", resolved: bool = False) -> list[Route]:
+    """A file of routes, one a line in the ``--notify`` form (``[SEVERITY[+resolved]=]URL``); blank lines
+    and lines starting with ``#`` are skipped. A regular file of at most 1 MB; raises RouteError naming
+    the line that apprise cannot use."""
+    from .recipes.safe_yaml import read_bounded
+
+    try:
+        text = read_bounded(path, f"routes file {path}").decode("utf-8")
+    except OSError as err:
+        raise RouteError(f"cannot read the routes file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise RouteError(f"{path}: the routes file is not UTF-8 text") from None
+    routes = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            try:
+                routes.append(parse_route(line, default_min, resolved))
+            except RouteError as err:
+                raise RouteError(f"{path}, line {number}: {err}") from None
+    if not routes:
+        raise RouteError(f"{path}: no route in the routes file")
+    return routes
+
+
 def span(alert: dict) -> str:
     return f"step {alert['step']}" if alert["step"] == alert["step_end"] else f"steps {alert['step']}-{alert['step_end']}"
 

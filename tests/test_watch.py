@@ -260,3 +260,22 @@ def test_two_watched_folders_with_the_same_run_id_keep_apart(tmp_path):
                           cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("new alert") == 2  # one for each folder's run, not one for both
+
+
+def test_routes_from_a_file(tmp_path):
+    """`--notify-config FILE`: one route a line, the --notify form, comments and blank lines skipped."""
+    log = tmp_path / "train.log"
+    log.write_text(nova_pipe([], total=500, step_seconds=2) + "".join(_lines(1, 80, spike=60, nan=70)))
+    routes = tmp_path / "routes.txt"
+    routes.write_text("# the team's routes\n\ncritical=json://127.0.0.1:9/pager\n  warning=json://127.0.0.1:9/chat\n")
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--once", "--dry-run",
+                           "--state", str(tmp_path / "state"), "--notify-config", str(routes)],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "would send to json://127.0.0.1:9 (min critical)" in done.stdout
+    assert "would send to json://127.0.0.1:9 (min warning)" in done.stdout
+    routes.write_text("critical=json://127.0.0.1:9/pager\nnonsense\n")
+    done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(log), "--once", "--dry-run",
+                           "--state", str(tmp_path / "state"), "--notify-config", str(routes)],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"{routes}, line 2:" in done.stderr and len(done.stderr.strip().splitlines()) == 1
