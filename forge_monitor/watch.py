@@ -190,13 +190,18 @@ class Watcher:
                 continue
             self._said.pop(job, None)
             key = _state_key(monitor)
-            self.monitors[key] = monitor
-            steps = monitor.run.frame["step"]
-            log(f"following CloudWatch job {job} ({key}, {monitor.run.info.format or 'no metric lines yet'}, "
-                f"{'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
-            queued += self._take(monitor, monitor.ledger.entries)
-            self._mark_resolved(monitor)
+            queued += self._follow(key, monitor, f"CloudWatch job {job} ({key}, "
+                                                 f"{monitor.run.info.format or 'no metric lines yet'}")
             self._drop_if_finished(key, monitor, monitor.run.live.description.get("status"))
+        return queued
+
+    def _follow(self, key: str, monitor: LiveMonitor, what: str) -> int:
+        """Start following a run just read in full: log it, then hand over the alerts it already has."""
+        self.monitors[key] = monitor
+        steps = monitor.run.frame["step"]
+        log(f"following {what}, {'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
+        queued = self._take(monitor, monitor.ledger.entries)
+        self._mark_resolved(monitor)
         return queued
 
     def _status(self, monitor: LiveMonitor) -> str | None:
@@ -237,12 +242,7 @@ class Watcher:
                 self._say(key, f"{failure_reason(err)}; looking again on every refresh")
                 continue
             self._said.pop(key, None)
-            self.monitors[key] = monitor
-            steps = monitor.run.frame["step"]
-            log(f"following {spec.run_id} ({monitor.run.info.format}, "
-                f"{'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps yet'})")
-            queued += self._take(monitor, monitor.ledger.entries)
-            self._mark_resolved(monitor)
+            queued += self._follow(key, monitor, f"{spec.run_id} ({monitor.run.info.format}")
         for key, monitor in list(self.monitors.items()):
             if key in opened:
                 continue  # read in full just now
