@@ -26,8 +26,9 @@ from .alerts import Severity
 
 SEVERITIES = ("info", "warning", "critical")
 QUEUE_LIMIT = 100  # messages kept per route while its target is down; the oldest is dropped beyond
-MAX_BACKOFF = 300.0
-_HOST_IS_PUBLIC = {"json", "jsons", "form", "forms", "xml", "xmls", "ntfy", "ntfys"}  # seconds between tries at most
+MAX_BACKOFF = 300.0  # seconds between tries at most
+# Schemes whose host part is a plain host (shown in logs); for the others it is often a token.
+_HOST_IS_PUBLIC = {"json", "jsons", "form", "forms", "xml", "xmls", "ntfy", "ntfys"}
 
 
 class RouteError(ValueError):
@@ -150,7 +151,7 @@ def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = N
     the ``message`` of apprise's ``json://`` payload) carries the run, detector, severity, steps, what
     was seen, the remediation and the dashboard link.
     """
-    ordered = sorted(alerts, key=lambda a: (-SEVERITIES.index(a["severity"]), a["step"]))
+    ordered = sorted(alerts, key=lambda a: (-Severity(a["severity"]).rank, a["step"]))
     top = ordered[0]
     worst = top["severity"]
     if len(ordered) == 1:
@@ -186,7 +187,7 @@ def build_resolved(run_id: str, alert: dict, resolved_at: int, dashboard_url: st
 
 def summarize(messages: list[Message], rate: int, window: float) -> Message:
     """The messages a rate limit held back, as one: their titles, then their bodies."""
-    worst = max((m.severity for m in messages), key=SEVERITIES.index)
+    worst = max((m.severity for m in messages), key=lambda level: Severity(level).rank)
     title = f"[{worst.upper()}] {len(messages)} more alerts (held by the limit of {rate} per {window / 3600:g} h)"
     body = "\n".join(f"- {m.title}" for m in messages) + "\n\n" + "\n\n".join(m.body for m in messages)
     return Message(messages[0].run_id if len({m.run_id for m in messages}) == 1 else "several runs", title, body,

@@ -31,7 +31,8 @@ from ._values import LOOKS_NUMERIC, WRAPPED, has_wrapped
 FORMATS = ("nova_progress", "nova_pipe", "verl")
 
 _ANSI = r"(?:\x1b|\\033|\\x1b|\\u001b)\[[0-9;]*m"
-_STEP = r"global_step[=:]\s*([^\s,|\]]+)|(?:^|[\s)\]])step:\s*(\d+)"
+# The two step forms: ``global_step=6.000`` / ``global_step: 8`` (bar) and verl's ``step:295``.
+_STEP = r"global_step[=:]\s*(?P<bar>[^\s,|\]]+)|(?:^|[\s)\]])step:\s*(?P<verl>\d+)"
 _SEPARATORS = r" \| | - |, |\[|\]"
 _KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\-() ]*$"  # parentheses: a unit, as in verl SFT's ``train/lr(1e-3)``
 _TIMESTAMP = r"\[(?P<second>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](?P<ms>\d{3})\]"
@@ -48,7 +49,6 @@ _SECTION_END = r"^(.*?(?:" + _STEP + r").*?)(?:" + _RECORD_START + r").*$"
 # A looser, ASCII-only form of "a record starts after the step" that finds the lines to cut in one
 # quick pass (~0.3 s per million lines); the exact cut runs on those lines only.
 _GLUED_RECORD = r"(?:global_step[=:]|step:[0-9])[^\n]*(?:" + _RECORD_START + r")"
-_STEP_GROUPS = r"global_step[=:]\s*(?P<bar>[^\s,|\]]+)|(?:^|[\s)\]])step:\s*(?P<verl>\d+)"
 
 # A metric line holds at most a few hundred fields (verl's longest: ~5 KB). A line far beyond that
 # (a dumped tensor, a million ``| k: 1.0``) would cost hundreds of MB once split into fields.
@@ -107,7 +107,7 @@ def parse_text(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int 
     if "\r" in text or "#015" in text:
         lines = lines.with_columns(text_col.str.replace_all("#015", "\r", literal=True).str.split("\r")).explode("text")
     # One regex pass gives both step forms (``global_step=6.000`` / ``global_step: 8``, verl's ``step:295``).
-    step = text_col.str.extract_groups(_STEP_GROUPS)
+    step = text_col.str.extract_groups(_STEP)
     segments = (
         lines.with_columns(step.alias("_step"))
         .filter(pl.col("_step").struct.field("bar").is_not_null() | pl.col("_step").struct.field("verl").is_not_null())

@@ -82,6 +82,10 @@ Stat = tuple[int, int, str | None]
 _SIDE_FILES = (".yaml", ".yml")  # read beside every log (recipes), with eval_results.json
 
 
+def _is_side_file(name: str) -> bool:
+    return name.lower().endswith(_SIDE_FILES) or name == "eval_results.json"
+
+
 def scan_folder(folder: Path) -> dict[str, Stat]:
     """Every file under ``folder`` (absolute path -> Stat), one stat call each.
 
@@ -145,14 +149,14 @@ class FolderCache:
         beside: dict[str, list[str]] = {}  # directory -> the recipe / eval_results files read with its logs
         for path in listing:
             name = os.path.basename(path)
-            if name.lower().endswith(_SIDE_FILES) or name == "eval_results.json":
+            if _is_side_file(name):
                 beside.setdefault(os.path.dirname(path), []).append(path)
         # A file leading outside is not even sniffed; symlinked folders are not entered (the listing
         # above, the cache's key, does not enter them either, and their files are not checked).
         specs, found = find_runs(folder, exclude=escaping, follow_links=False)
         problems = [FileProblem(f"{folder}/{p.path}", p.reason) for p in found]
         problems += [FileProblem(f"{folder}/{os.path.relpath(p, folder)}", LEAVES_ROOTS) for p in sorted(escaping)
-                     if not (os.path.basename(p).lower().endswith(_SIDE_FILES) or os.path.basename(p) == "eval_results.json")]
+                     if not _is_side_file(os.path.basename(p))]
         runs, reports, kept = [], {}, {}
         for spec in specs:
             files = [str(p) for stream in spec.streams for p in stream]
