@@ -313,6 +313,9 @@ def cmd_watch(args) -> int:
         print("forge-monitor: --notify-rate must be 0 (no limit) or a positive number of messages per hour",
               file=sys.stderr)
         return 2
+    if args.group_wait is not None and not (args.group_wait >= 0 and math.isfinite(args.group_wait)):
+        print("forge-monitor: --group-wait must be 0 (send at once) or a positive number of seconds", file=sys.stderr)
+        return 2
     if args.repeat is not None and not (args.repeat > 0 and math.isfinite(args.repeat)):
         print("forge-monitor: --repeat must be a positive number of hours", file=sys.stderr)
         return 2
@@ -359,13 +362,16 @@ def cmd_watch(args) -> int:
         except CloudWatchError as err:
             print(f"forge-monitor: {err}", file=sys.stderr)
             return 2
-    outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval, rate=args.notify_rate)
+    group_wait = min(args.interval, 30.0) if args.group_wait is None else args.group_wait
+    outbox = Outbox(routes, dry_run=args.dry_run, base_backoff=args.interval, rate=args.notify_rate,
+                    group_wait=group_wait)
     watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config,
                       cloudwatch=args.cloudwatch, prefixes=args.cloudwatch_prefix, template=template, clients=clients,
                       stop_on=stop_on, repeat=args.repeat * 3600 if args.repeat else None)
     sources = [*args.paths, *(f"CloudWatch job {j}" for j in args.cloudwatch),
                *(f"CloudWatch jobs {p}* (InProgress)" for p in args.cloudwatch_prefix)]
-    log(f"following {', '.join(sources)} every {args.interval:g} s; state in {state.path}")
+    log(f"following {', '.join(sources)} every {args.interval:g} s; alerts of a run grouped over {group_wait:g} s; "
+        f"state in {state.path}")
     for rule in stop_on:
         log(f"--stop-on {rule.detector}:{rule.severity}: a new alert stops its SageMaker training job (InProgress, once)")
     for route in routes:
@@ -381,6 +387,8 @@ def cmd_watch(args) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    outbox.release()  # alerts still gathering go out now, not at a restart that may never come
+    outbox.flush()
     state.save(outbox.pending())
     queued = sum(len(r.queue) for r in routes)
     log(f"stopped: {sum(r.sent for r in routes)} sent, {sum(r.failures for r in routes)} failed attempt(s), "
@@ -456,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--notify-rate", type=int, default=30, metavar="N",
                        help="at most N messages per route per hour; more are held and sent as one summary "
                             "(0: no limit; default 30)")
+    watch.add_argument("--group-wait", type=float, metavar="SECONDS",
+                       help="new alerts of one run found within SECONDS of the first go out as one message "
+                            "(default: the interval, at most 30; 0: each refresh's alerts at once)")
     watch.add_argument("--repeat", type=float, metavar="HOURS",
                        help="send an alert still open again every HOURS (default: never)")
     watch.add_argument("--state", metavar="DIR", help="where the alerts already sent are kept "

@@ -6,6 +6,10 @@ URL itself, or ``SEVERITY=URL`` to give that route its own minimum (the form of 
 config, ``tag=URL``; a ``#min=`` suffix would clash with URLs such as ``slack://…/#channel``).
 ``+resolved`` in that prefix (``warning+resolved=URL``, ``resolved=URL``) asks for "resolved" notices too.
 
+New alerts of one run are gathered for ``group_wait`` seconds from the first of them (Alertmanager's
+``group_wait``) and go out as one message: a loss spike and the grad-norm spike beside it, found one
+refresh apart, are one notification. Repeats and "resolved" notices are not held.
+
 Each route sends at most ``rate`` messages per ``window`` (an hour); beyond that its messages are held,
 not dropped, and sent as one "N more alerts" summary as soon as the window allows.
 
@@ -67,6 +71,8 @@ class Route:
     dropped: int = 0
     held: bool = False  # the rate limit is holding messages back (logged once per episode)
     sent_at: deque = field(default_factory=deque)  # clock times of the sends inside the rate window
+    # run id -> [deadline, alerts, dashboard url]: new alerts held for the group window
+    gathering: dict = field(default_factory=dict)
     _apprise: object = field(default=None, repr=False)
 
     @property
@@ -209,8 +215,9 @@ class Outbox:
     is due (or, with ``dry_run``, prints it to stdout) and never raises for a failing target."""
 
     def __init__(self, routes: list[Route], *, dry_run: bool = False, base_backoff: float = 1.0,
-                 rate: int = 30, window: float = 3600.0, clock=time.monotonic):
+                 rate: int = 30, window: float = 3600.0, group_wait: float = 0.0, clock=time.monotonic):
         self.routes = routes
+        self.group_wait = group_wait  # seconds new alerts of one run wait for others (0: sent as found)
         self.dry_run = dry_run
         self.base_backoff = base_backoff
         self.rate = rate  # messages per route per window; 0: no limit
@@ -221,8 +228,36 @@ class Outbox:
                still_open: str | None = None) -> None:
         for route in self.routes:
             chosen = [a for a in alerts if Severity(a["severity"]) >= route.min_severity]
-            if chosen:
+            if not chosen:
+                continue
+            if still_open or self.group_wait <= 0:
                 self._enqueue(route, build_message(run_id, chosen, dashboard_url, still_open=still_open))
+            elif run_id in route.gathering:
+                route.gathering[run_id][1].extend(chosen)
+            else:
+                route.gathering[run_id] = [self.clock() + self.group_wait, list(chosen), dashboard_url]
+
+    def _gathered(self, route: Route, now: float | None) -> None:
+        """Enqueue the groups whose window has passed (``now`` None: every group, at once)."""
+        for run_id, (deadline, alerts, dashboard_url) in list(route.gathering.items()):
+            if now is None or deadline <= now:
+                del route.gathering[run_id]
+                self._enqueue(route, build_message(run_id, alerts, dashboard_url))
+
+    def release(self) -> None:
+        """Stop holding: every group goes to its queue now (a watch that ends sends what it found)."""
+        for route in self.routes:
+            self._gathered(route, None)
+
+    def next_due(self) -> float | None:
+        """The clock time at which ``flush`` next has something to do (a group window ending, a retry, the
+        rate window opening), or None when nothing waits."""
+        times = []
+        for route in self.routes:
+            times += [deadline for deadline, _, _ in route.gathering.values()]
+            if route.queue:
+                times.append(route.sent_at[0] + self.window if route.held and route.sent_at else route.queue[0].next_try)
+        return min(times, default=None)
 
     def submit_resolved(self, run_id: str, alert: dict, resolved_at: int, dashboard_url: str | None = None) -> int:
         """To the routes that asked for resolved notices and would have sent the alert; returns how many."""
@@ -246,6 +281,7 @@ class Outbox:
     def flush(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
         for route in self.routes:
+            self._gathered(route, now)
             while route.queue and route.queue[0].next_try <= now:
                 if not self._allowed(route, now):
                     if not route.held:
@@ -293,7 +329,15 @@ class Outbox:
         return False
 
     def pending(self) -> dict[str, list[dict]]:
-        return {route.key: [m.to_dict() for m in route.queue] for route in self.routes if route.queue}
+        """What is still to be sent, per route (groups still gathering included, as the messages they
+        would be): a restarted watcher sends them."""
+        out = {}
+        for route in self.routes:
+            waiting = list(route.queue) + [build_message(run_id, alerts, url)
+                                           for run_id, (_, alerts, url) in route.gathering.items()]
+            if waiting:
+                out[route.key] = [m.to_dict() for m in waiting]
+        return out
 
     def restore(self, pending: dict) -> None:
         for route in self.routes:

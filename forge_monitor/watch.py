@@ -329,8 +329,22 @@ class Watcher:
         while True:
             started = time.monotonic()
             self.refresh()
-            if once or self.stop_event.wait(max(0.0, interval - (time.monotonic() - started))):
+            if once or self._wait_until(started + interval):
                 break
+
+    def _wait_until(self, next_refresh: float) -> bool:
+        """Wait for the next refresh, waking earlier when the outbox has something due (a group window
+        ending, a retry): a grouped alert goes out when its window ends, not at the refresh after.
+        Returns True when stopped."""
+        while True:
+            due = self.outbox.next_due()
+            wake = next_refresh if due is None else min(next_refresh, time.monotonic() + due - self.outbox.clock())
+            if self.stop_event.wait(max(0.0, wake - time.monotonic())):
+                return True
+            if time.monotonic() >= next_refresh:
+                return False
+            self.outbox.flush()
+            self.state.save(self.outbox.pending())
 
     def stop(self, *_args) -> None:
         self.stop_event.set()

@@ -203,3 +203,63 @@ def test_bad_repeat_or_rate_is_a_usage_error(tmp_path, args, says):
     done = subprocess.run([sys.executable, "-m", "forge_monitor", "watch", str(_run(tmp_path)), "--dry-run", "--once",
                            "--state", str(tmp_path / "s"), *args], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_alerts_of_one_run_found_within_the_group_window_go_out_as_one_message(capsys):
+    clock = Clock()
+    outbox = Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True, group_wait=10, clock=clock)
+    outbox.submit("run-a", [_alert(5)])
+    outbox.submit("run-b", [_alert(7)])
+    assert outbox.next_due() == clock.now + 10
+    outbox.flush()
+    assert capsys.readouterr().out == ""  # held for the window
+    pending = outbox.pending()[outbox.routes[0].key]  # a watch that dies now sends them at its restart
+    assert sorted(m["run_id"] for m in pending) == ["run-a", "run-b"]
+    clock.now += 6
+    outbox.submit("run-a", [_alert(9)])  # one refresh later, the same run: joins the group
+    outbox.flush()
+    assert capsys.readouterr().out == ""
+    clock.now += 4
+    outbox.flush()
+    out = capsys.readouterr().out
+    assert out.count("--- would send to") == 2  # one message per run, not per alert
+    assert "[WARNING] 2 alerts in run-a: loss_spike" in out and "spike at step 5" in out and "spike at step 9" in out
+    assert "[WARNING] loss_spike in run-b at step 7" in out
+    assert outbox.pending() == {} and outbox.next_due() is None
+
+
+def test_repeats_are_not_held_and_release_sends_every_group_at_once(capsys):
+    clock = Clock()
+    outbox = Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True, group_wait=30, clock=clock)
+    outbox.submit("run", [_alert(3)], still_open="sent again every 1 h")
+    outbox.submit("run", [_alert(4)])
+    outbox.flush()
+    out = capsys.readouterr().out
+    assert out.count("--- would send to") == 1 and "(still open, sent again every 1 h)" in out
+    outbox.release()  # the watch ends: what it gathered goes out now
+    outbox.flush()
+    assert "[WARNING] loss_spike in run at step 4" in capsys.readouterr().out
+
+
+def test_the_watch_sends_a_group_when_its_window_ends_between_refreshes(tmp_path, capsys):
+    """Run in real time: the group window (0.3 s) ends before the next refresh (5 s away); the watcher
+    wakes for it rather than waiting for the refresh."""
+    import threading
+    import time
+
+    log = _run(tmp_path)
+    watcher = Watcher([log.parent.parent], Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True,
+                                                  group_wait=0.3), WatchState(tmp_path / "state"))
+    thread = threading.Thread(target=watcher.run, args=(5.0,))
+    started = time.monotonic()
+    thread.start()
+    try:
+        deadline = started + 4
+        while watcher.outbox.routes[0].sent == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent_after = time.monotonic() - started
+    finally:
+        watcher.stop()
+        thread.join(10)
+    assert watcher.outbox.routes[0].sent == 1 and sent_after < 4, sent_after
+    assert "[WARNING] loss_plateau in job/train.log" in capsys.readouterr().out
