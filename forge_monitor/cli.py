@@ -389,7 +389,8 @@ def cmd_watch(args) -> int:
             signal.signal(sig, handler)
     outbox.release()  # alerts still gathering go out now, not at a restart that may never come
     outbox.flush()
-    state.save(outbox.pending())
+    watcher.save_state()
+    watcher.checkpoint(force=True)
     queued = sum(len(r.queue) for r in routes)
     log(f"stopped: {sum(r.sent for r in routes)} sent, {sum(r.failures for r in routes)} failed attempt(s), "
         f"{queued} still queued (kept in the state)")
@@ -469,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the interval, at most 30; 0: each refresh's alerts at once)")
     watch.add_argument("--repeat", type=float, metavar="HOURS",
                        help="send an alert still open again every HOURS (default: never)")
-    watch.add_argument("--state", metavar="DIR", help="where the alerts already sent are kept "
+    watch.add_argument("--state", metavar="DIR", help="where the alerts already sent and the read positions are kept "
                                                       "(default: $XDG_STATE_HOME/forge-monitor or ~/.local/state/forge-monitor)")
     watch.add_argument("--interval", type=float, default=10.0, help="seconds between refreshes (default: 10)")
     watch.add_argument("--dashboard-url", metavar="URL", help="dashboard address; messages link to ?run=...&step=...")

@@ -11,7 +11,8 @@ New alerts of one run are gathered for ``group_wait`` seconds from the first of 
 refresh apart, are one notification. Repeats and "resolved" notices are not held.
 
 Each route sends at most ``rate`` messages per ``window`` (an hour); beyond that its messages are held,
-not dropped, and sent as one "N more alerts" summary as soon as the window allows.
+not dropped, and sent as one "N more alerts" summary as soon as the window allows. The send times are
+kept in the watch state, so a restarted watcher does not start a fresh allowance.
 
 A failing route never stops the caller: apprise returns a failed result instead of raising; the
 message stays queued (a bounded queue per route) and is tried again later with exponential backoff.
@@ -215,14 +216,14 @@ class Outbox:
     is due (or, with ``dry_run``, prints it to stdout) and never raises for a failing target."""
 
     def __init__(self, routes: list[Route], *, dry_run: bool = False, base_backoff: float = 1.0,
-                 rate: int = 30, window: float = 3600.0, group_wait: float = 0.0, clock=time.monotonic):
+                 rate: int = 30, window: float = 3600.0, group_wait: float = 0.0, clock=time.time):
         self.routes = routes
         self.group_wait = group_wait  # seconds new alerts of one run wait for others (0: sent as found)
         self.dry_run = dry_run
         self.base_backoff = base_backoff
         self.rate = rate  # messages per route per window; 0: no limit
         self.window = window
-        self.clock = clock
+        self.clock = clock  # wall clock: send times are kept in the state, so a restart keeps the rate count
 
     def submit(self, run_id: str, alerts: list[dict], dashboard_url: str | None = None, *,
                still_open: str | None = None) -> None:
@@ -339,7 +340,14 @@ class Outbox:
                 out[route.key] = [m.to_dict() for m in waiting]
         return out
 
-    def restore(self, pending: dict) -> None:
+    def sends(self) -> dict[str, list[float]]:
+        """Per route, the clock times of the sends still inside the rate window (kept in the state)."""
+        now = self.clock()
+        return {route.key: [t for t in route.sent_at if t > now - self.window] for route in self.routes if route.sent_at}
+
+    def restore(self, pending: dict, sends: dict | None = None) -> None:
         for route in self.routes:
             for data in pending.get(route.key, []):
                 route.queue.append(Message.from_dict(data))
+            times = (sends or {}).get(route.key, [])
+            route.sent_at.extend(sorted(float(t) for t in times if isinstance(t, (int, float))))

@@ -9,13 +9,18 @@ opt-in stop of a training job are in ``watch_cloudwatch``.
 State (``--state DIR``, ``watch-state.json``, replaced atomically) keeps, per run, the identities of
 the alerts already handed to the notifier (the step at which they resolved, whether the "resolved"
 notice went out, when the alert was last sent for ``--repeat``), plus the messages
-still queued for a target that was down. Read cursors are not kept: a restarted watcher reads the logs
-again from the start, finds the same alerts, and matches them to the state (the ledger's identity:
-detector, metric, overlapping steps), so nothing is sent twice.
+still queued for a target that was down. A restarted watcher finds the same alerts again and matches
+them to the state (the ledger's identity: detector, metric, overlapping steps), so nothing is sent twice.
+
+Read cursors: ``runs/`` in the state folder holds a snapshot of each local run (``ingest.snapshot``:
+the rows read and each file's byte offset), written at most every ``checkpoint_every`` seconds for a
+run that gained data, and when the watch ends. A restarted watcher loads it and reads on from the
+saved offsets instead of parsing whole logs again. CloudWatch jobs are read again from their start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -26,6 +31,7 @@ from types import SimpleNamespace
 
 from .ingest import RunSpec, find_runs, open_run
 from .ingest.discover import failure_reason
+from .ingest.snapshot import load_snapshot, save_snapshot
 from .live import LiveMonitor, same_alert
 from .notify import Outbox, log
 from .watch_cloudwatch import cloudwatch_key, in_progress_jobs, is_cloudwatch, parse_stop_rule, stop_job  # noqa: F401 - parse_stop_rule is API
@@ -66,6 +72,7 @@ class WatchState:
         self.runs: dict[str, list[dict]] = {}
         self.pending: dict[str, list[dict]] = {}
         self.stopped: dict[str, dict] = {}
+        self.sends: dict[str, list] = {}  # route hash -> send times inside the rate window
         self._written: str | None = None
         if self.path.exists():
             try:
@@ -82,15 +89,19 @@ class WatchState:
             self.runs = {str(k): list(v) for k, v in runs.items()}
             self.pending = dict(pending)
             self.stopped = dict(stopped)
+            sends = data.get("sends", {})
+            self.sends = {str(k): list(v) for k, v in sends.items() if isinstance(v, list)} if isinstance(sends, dict) else {}
 
     def known(self, run_id: str, identity: dict) -> dict | None:
         return next((old for old in self.runs.get(run_id, []) if _same(old, identity)), None)
 
-    def save(self, pending: dict) -> None:
+    def save(self, pending: dict, sends: dict | None = None) -> None:
         self.pending = pending
+        if sends is not None:
+            self.sends = sends
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"version": STATE_VERSION, "runs": self.runs, "pending": pending, "stopped": self.stopped},
-                          indent=1)
+        text = json.dumps({"version": STATE_VERSION, "runs": self.runs, "pending": pending, "stopped": self.stopped,
+                           "sends": self.sends}, indent=1)
         if text == self._written:
             return  # nothing changed since the last write
         fd, temp = tempfile.mkstemp(prefix=".watch-state.", dir=self.path.parent)
@@ -113,6 +124,7 @@ class Watcher:
     the StopRules whose new alerts stop a CloudWatch training job (empty: nothing is ever stopped)."""
 
     relist_every = 6  # refreshes between ListTrainingJobs calls (prefixes) and job status checks
+    checkpoint_every = 120.0  # seconds between snapshots of a local run that gained data
 
     def __init__(self, paths, outbox: Outbox, state: WatchState, *, dashboard_url: str | None = None,
                  config: dict | None = None, definitions=None, cloudwatch=(), prefixes=(), template=None,
@@ -134,8 +146,9 @@ class Watcher:
         self.definitions = definitions
         self.monitors: dict[str, LiveMonitor] = {}  # primary path -> monitor
         self._said: dict[str, str] = {}  # path -> the last problem logged for it (logged once)
+        self._saved: dict[str, tuple] = {}  # local run key -> (what was saved, when) for its snapshot
         self.stop_event = threading.Event()
-        outbox.restore(state.pending)
+        outbox.restore(state.pending, state.sends)
 
     def _specs(self) -> list[RunSpec]:
         specs = []
@@ -237,7 +250,7 @@ class Watcher:
             if key in self.monitors:
                 continue
             try:
-                monitor = LiveMonitor(open_run(spec, definitions=self.definitions), self.config)
+                monitor = LiveMonitor(self._open_local(spec), self.config)
             except Exception as err:  # noqa: BLE001 - one file's failure is that file's problem
                 self._say(key, f"{failure_reason(err)}; looking again on every refresh")
                 continue
@@ -259,8 +272,53 @@ class Watcher:
             self._repeat_open(monitor)
             self._drop_if_finished(key, monitor, status)
         self.outbox.flush()
-        self.state.save(self.outbox.pending())
+        self.save_state()
+        self.checkpoint()
         return queued
+
+    def save_state(self) -> None:
+        self.state.save(self.outbox.pending(), self.outbox.sends())
+
+    def _snapshot_path(self, key: str) -> Path:
+        return self.state.path.parent / "runs" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
+
+    def _open_local(self, spec: RunSpec):
+        """The run as saved at the last checkpoint (read on from there by the next update), else read in full."""
+        key = str(Path(spec.primary).resolve())
+        run, why = load_snapshot(spec, self._snapshot_path(key), definitions=self.definitions)
+        if run is None:
+            if why != "no snapshot":
+                log(f"{spec.run_id}: saved read position not used ({why}); reading the run in full")
+            return open_run(spec, definitions=self.definitions)
+        self._saved[key] = (self._position(run), time.monotonic())
+        read = sum(c.offset for c in run.live.cursors.values() if c is not None)
+        size = sum(p.stat().st_size for p in run.live.cursors if p.exists())
+        steps = run.frame["step"]
+        log(f"{spec.run_id}: resumed from the saved state ({'steps ' + str(int(steps.min())) + '-' + str(int(steps.max())) if len(steps) else 'no steps'}, "
+            f"{read:,} of {size:,} bytes read before); reading on from there")
+        return run
+
+    @staticmethod
+    def _position(run) -> tuple:
+        return tuple((str(p), c.offset, c.inode) if c is not None else (str(p),) for p, c in run.live.cursors.items())
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Snapshot each local run that gained data since its last snapshot, at most every
+        ``checkpoint_every`` seconds (``force``: now, as the watch ends). A failed write is said, not fatal."""
+        now = time.monotonic()
+        for key, monitor in self.monitors.items():
+            if is_cloudwatch(monitor.run.live):
+                continue
+            position = self._position(monitor.run)
+            saved = self._saved.get(key)
+            if saved is not None and (saved[0] == position or (not force and now - saved[1] < self.checkpoint_every)):
+                continue
+            try:
+                save_snapshot(monitor.run, self._snapshot_path(key))
+            except Exception as err:  # noqa: BLE001 - a full disk must not end the watch; the logs are still there
+                self._say(f"{key} (snapshot)", f"cannot save the read position: {failure_reason(err)}")
+                continue
+            self._saved[key] = (position, now)
 
     def _take(self, monitor: LiveMonitor, entries) -> int:
         run_id, key = monitor.run.info.run_id, _state_key(monitor)
@@ -286,7 +344,7 @@ class Watcher:
         alert["action"] = stop_job(monitor.run.live, self.state.stopped, key, alert)
         log(f"{monitor.run.info.run_id}: {alert['detector']} at step {alert['step']}: {alert['action']}")
         if key in self.state.stopped:
-            self.state.save(self.outbox.pending())  # at once: a crash now must not lead to a second stop
+            self.save_state()  # at once: a crash now must not lead to a second stop
 
     def _mark_resolved(self, monitor: LiveMonitor) -> None:
         """Copy the ledger's resolved step into the state, and send a "resolved" notice once per alert.
@@ -344,7 +402,7 @@ class Watcher:
             if time.monotonic() >= next_refresh:
                 return False
             self.outbox.flush()
-            self.state.save(self.outbox.pending())
+            self.save_state()
 
     def stop(self, *_args) -> None:
         self.stop_event.set()

@@ -178,14 +178,21 @@ def test_watch_sends_each_new_alert_once_survives_a_receiver_outage_and_a_restar
         assert set(saved["runs"]) == {str((runs / j / "train.log").resolve()) for j in ("job-a", "job-b")}
         assert saved["pending"] == {}
 
-        # Restarted with the same state: the logs are read again, nothing is sent again.
+        # Restarted with the same state: each run goes on from its saved read position (the logs are
+        # not parsed again from the start), nothing is sent again; a line written while no watcher
+        # ran is read and alerted on.
+        _append(log_a, _lines(100, 101, spike=100))
         again = _start_watch(runs, receiver, state, tmp_path / "again.err", "--once")
         try:
             assert again.wait(timeout=30) == 0
         finally:
             _stop(again)
-        assert len(receiver.received) == 3
-        assert "new alert" not in (tmp_path / "again.err").read_text()
+        said = (tmp_path / "again.err").read_text()
+        assert "job-a/train.log: resumed from the saved state (steps 1-99" in said, said
+        assert "job-b/train.log: resumed from the saved state (steps 1-29" in said, said
+        got = receiver.wait_for(4, timeout=5)
+        assert len(got) == 4 and "job-a/train.log: 1 new alert(s): loss_spike (warning) at step 100" in said
+        assert _fields(got[3][1])["Steps"] == "100-100"
     finally:
         _stop(watch)
         receiver.down()

@@ -263,3 +263,29 @@ def test_the_watch_sends_a_group_when_its_window_ends_between_refreshes(tmp_path
         thread.join(10)
     assert watcher.outbox.routes[0].sent == 1 and sent_after < 4, sent_after
     assert "[WARNING] loss_plateau in job/train.log" in capsys.readouterr().out
+
+
+def test_the_rate_count_survives_a_restart(tmp_path, capsys):
+    """Two messages sent under a limit of 2 per hour, then a restart: the third waits for the window,
+    as it would have without the restart."""
+    clock = Clock()
+    state = WatchState(tmp_path / "state")
+    outbox = Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True, rate=2, clock=clock)
+    for step in (1, 2):
+        outbox.submit("run", [_alert(step)])
+    outbox.flush()
+    state.save(outbox.pending(), outbox.sends())
+    assert capsys.readouterr().out.count("--- would send to") == 2
+
+    clock.now += 600
+    restarted_state = WatchState(tmp_path / "state")
+    restarted = Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True, rate=2, clock=clock)
+    restarted.restore(restarted_state.pending, restarted_state.sends)
+    restarted.submit("run", [_alert(3)])
+    restarted.flush()
+    captured = capsys.readouterr()
+    assert captured.out == "" and "rate limit reached (2 per 1 h)" in captured.err
+    clock.now += 3001  # an hour after the first two sends
+    restarted.flush()
+    assert "[WARNING] loss_spike in run at step 3" in capsys.readouterr().out
+    assert restarted.sends() == {restarted.routes[0].key: [clock.now]}
