@@ -312,6 +312,7 @@ class RunInfo:
     restarts: list[Restart] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     final_metrics: dict = field(default_factory=dict)
+    status: str | None = None  # the source's own run status when it has one (MLflow: RUNNING, FINISHED, FAILED, KILLED)
     live: bool = False  # followed live: `stalled` then compares the newest data with the clock
     last_data_at: float | None = None  # time.time() when the reader last saw new data
 
