@@ -54,6 +54,7 @@ def run_summary(run) -> dict:
         "lines_read": info.lines_read,
         "skipped": [s.to_dict() for s in info.skipped],
         "final_metrics": info.final_metrics,
+        "status": info.status,
     }
 
 
@@ -122,6 +123,19 @@ def _load_cloudwatch(args):
         return None
 
 
+def _load_mlflow(args):
+    """Runs of an MLflow tracking server as a LoadResult, or None after printing the one-line reason."""
+    from .ingest import LoadResult
+    from .ingest.mlflow import MLflowError, MLflowSource, open_mlflow
+
+    source = MLflowSource(args.mlflow or None, experiment=args.experiment, run=args.run, max_runs=args.max_runs)
+    try:
+        return LoadResult(runs=open_mlflow(source))
+    except MLflowError as err:
+        print(f"forge-monitor: {err}", file=sys.stderr)
+        return None
+
+
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
@@ -156,12 +170,25 @@ def cmd_scan(args) -> int:
     except ValueError as err:
         print(f"forge-monitor: {err}", file=sys.stderr)
         return 2
+    if (args.experiment or args.run) and args.mlflow is None:
+        print("forge-monitor: --experiment and --run choose MLflow runs: add --mlflow [TRACKING_URI]", file=sys.stderr)
+        return 2
+    if sum([bool(args.paths), bool(args.cloudwatch), args.mlflow is not None]) > 1:
+        print("forge-monitor: scan reads one source at a time: PATH..., --cloudwatch JOB or --mlflow URI", file=sys.stderr)
+        return 2
+    if args.max_runs < 1:
+        print("forge-monitor: --max-runs must be at least 1", file=sys.stderr)
+        return 2
     if args.cloudwatch:
         result = _load_cloudwatch(args)
         if result is None:
             return 2
+    elif args.mlflow is not None:
+        result = _load_mlflow(args)
+        if result is None:
+            return 2
     elif not args.paths:
-        print("forge-monitor: scan needs PATH... or --cloudwatch JOB", file=sys.stderr)
+        print("forge-monitor: scan needs PATH..., --cloudwatch JOB or --mlflow TRACKING_URI", file=sys.stderr)
         return 2
     else:
         result = load_paths(args.paths, definitions=definitions)
@@ -409,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--region", help="AWS region (default: the usual AWS settings)")
     scan.add_argument("--profile", help="AWS profile")
     scan.add_argument("--endpoint-url", help="CloudWatch / SageMaker endpoint (AWS_ENDPOINT_URL is honoured too)")
+    scan.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
+                      help="read runs from an MLflow tracking server (http(s):// URL or SageMaker MLflow ARN; "
+                           "without a value: MLFLOW_TRACKING_URI)")
+    scan.add_argument("--experiment", metavar="NAME", help="MLflow experiment (name or id)")
+    scan.add_argument("--run", metavar="RUN", help="MLflow run (id or name); default: the experiment's newest runs")
+    scan.add_argument("--max-runs", type=int, default=20, metavar="N",
+                      help="how many of the newest MLflow runs to read when no --run is named (default: 20)")
     scan.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
     scan.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                       help="exit 1 when an alert at or above this severity fired (default: warning)")

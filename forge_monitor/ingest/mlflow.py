@@ -212,7 +212,9 @@ class MLflowClient:
                 raise MLflowError(f"the MLflow server at {self.where} did not answer {endpoint} within "
                                   f"{self.source.timeout:g} s") from None
             except requests.exceptions.RequestException as err:
-                reason = type(getattr(err, "__context__", None) or err).__name__
+                text = str(err)
+                reason = ("connection refused" if "refused" in text else "host not found" if "resolution" in text.lower()
+                          or "not known" in text else type(err).__name__)
                 raise MLflowError(f"cannot reach the MLflow tracking server at {self.where}: is it running, and is the "
                                   f"URI right? ({reason})") from None
             except Exception as err:
