@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# The MLflow tests' tracking server: full mlflow caps pyarrow below our pin, so it gets a venv of its own.
+MLFLOW_VENV ?= .venv-mlflow
 
 .PHONY: demo live-demo watch-demo test bench samples clean chromium
 
@@ -19,6 +21,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+$(MLFLOW_VENV)/.installed: requirements-mlflow-server.txt
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install -q -r requirements-mlflow-server.txt
+	touch $@
+
 demo: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --browser.gatherUsageStats false
 
@@ -30,7 +38,7 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing and cannot be installed here: the browser test will skip"; fi; }
 
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev $(MLFLOW_VENV)/.installed chromium
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.dev
@@ -40,7 +48,7 @@ samples: $(VENV)/.runtime
 	$(PY) -m forge_monitor samples --out sample_logs
 
 clean:
-	rm -rf $(VENV) test-artifacts
+	rm -rf $(VENV) $(MLFLOW_VENV) test-artifacts
 
 live-demo: $(VENV)/.runtime
 	$(PY) -m forge_monitor demo --live --port $(PORT)
