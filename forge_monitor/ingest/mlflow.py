@@ -129,6 +129,8 @@ class _SigV4:
                               "/ `aws sso login`")
         import hashlib
 
+        if request.method in ("GET", "DELETE"):  # requests writes a space as +; the service signs it as %20
+            request.url = request.url.replace("+", "%20")
         body = request.body or b""
         body = body.encode("utf-8") if isinstance(body, str) else body
         request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
