@@ -30,6 +30,7 @@ from conftest import PROJECT_ROOT
 from forge_monitor.detectors import run_checks
 from forge_monitor.demo import free_port
 from forge_monitor.ingest import load_paths
+from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.ingest.mlflow import MLflowClient, MLflowError, MLflowSource, open_mlflow
 from forge_monitor.synth import curves as cv
 
@@ -286,6 +287,13 @@ def test_live_refresh_reads_only_new_points_and_a_quiet_refresh_is_one_call(mlfl
     run.live.refresh()
     assert counter.take() == [("runs/get", 0)]
 
+    # The dashboard's live mode follows a copy of the cached run, sharing its connection.
+    monitor = LiveMonitor(detached(run))
+    log_rows(tracking, run_id, [{"step": 129, "loss": 0.1}], start=128)
+    monitor.update()
+    assert counter.take() == [("runs/get", 0), ("metrics/get-history", 9)]  # that page: 8 seen + 1 new
+    assert monitor.run.frame["step"].max() == 129 and run.live.frame["step"].max() == 128
+
 
 def test_a_resumed_run_is_read_as_a_restart(mlflow_server, tracking):
     run_id = new_run(tracking, "restart", "resumed")
@@ -515,3 +523,50 @@ def test_an_arn_that_is_not_sagemaker_mlflow_is_one_line():
     with pytest.raises(MLflowError) as err:
         MLflowClient(MLflowSource("arn:aws:sagemaker:us-east-1:123456789012:training-job/x"))
     assert "is not a SageMaker MLflow ARN" in one_line(err.value)
+
+
+def test_inf_and_nan_come_back_as_logged(mlflow_server, tracking):
+    run_id = new_run(tracking, "overflow", "inf-grad")
+    log_rows(tracking, run_id, [{"step": s, "loss": 1.0, "grad_norm": float("inf") if s == 30 else
+                                 float("nan") if s == 40 else 1.0} for s in range(1, 61)])
+    (run,) = open_mlflow(MLflowSource(mlflow_server, run=run_id))
+    grad = run.frame.query("metric == 'grad_norm'").set_index("step")["value"]
+    assert grad[30] == float("inf") and np.isnan(grad[40]) and grad.drop([30, 40]).eq(1.0).all()  # the store kept 1.8e308
+    assert any(a.detector == "nonfinite" and a.step == 30 for a in run_checks(run.frame, run.info).alerts)
+
+
+# --- the dashboard's MLflow source in headless Chromium ---------------------------------------------------
+
+@pytest.mark.browser
+def test_dashboard_mlflow_source_shows_the_runs_alert(mlflow_server, hf_sft):
+    from playwright.sync_api import sync_playwright
+
+    from forge_monitor.demo import start_dashboard, stop
+    from test_browser import ARTIFACTS, CHROME_ARGS, chromium, wait_healthy
+
+    executable = chromium()
+    port = free_port()
+    process = start_dashboard(port, {"MLFLOW_TRACKING_URI": mlflow_server})
+    try:
+        wait_healthy(port, process)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            try:
+                page.goto(f"http://127.0.0.1:{port}/?source=mlflow&mlflow_experiment=hf+sft")
+                page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes("
+                                       "'sft-loss-spike'))", timeout=90_000)
+                annotation = page.locator('[data-testid="stPlotlyChart"] .annotation-text', has_text="loss_spike").first
+                annotation.wait_for(timeout=60_000)
+                assert annotation.is_visible()
+                assert page.get_by_text("step 200").first.is_visible()
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "browser-mlflow-source.png"))
+                assert errors == [], errors
+            finally:
+                browser.close()
+    finally:
+        stop(process)

@@ -217,6 +217,35 @@ def load_cloudwatch(job: str, platform: str, cluster: str, region: str | None) -
     return Loaded([run], {run.info.run_id: run_checks(run.frame, run.info)}, [], [])
 
 
+@st.cache_resource(show_spinner="Reading runs from MLflow…", max_entries=8, ttl=600)
+def load_mlflow(uri: str, experiment: str, run: str, max_runs: int = 20) -> Loaded:
+    """An MLflow experiment's newest runs, or one run (cached; live mode refreshes incrementally).
+    Raises MLflowError."""
+    from ..ingest.mlflow import MLflowSource, open_mlflow
+
+    runs = open_mlflow(MLflowSource(uri or None, experiment=experiment or None, run=run or None, max_runs=max_runs))
+    return Loaded(runs, {r.info.run_id: run_checks(r.frame, r.info) for r in runs}, [], [])
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=30)
+def mlflow_experiments(uri: str) -> list[str]:
+    """Experiment names for the picker, the most recently updated first. Raises MLflowError."""
+    from ..ingest.mlflow import MLflowClient, MLflowSource
+
+    return [e["name"] for e in MLflowClient(MLflowSource(uri or None)).experiments(limit=200)]
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=30)
+def mlflow_runs(uri: str, experiment: str, limit: int = 50) -> list[tuple[str, str]]:
+    """(run id, "name · status") of an experiment's newest runs, for the picker. Raises MLflowError."""
+    from ..ingest.mlflow import MLflowClient, MLflowSource
+
+    client = MLflowClient(MLflowSource(uri or None))
+    found = client.search_runs([client.experiment(experiment)["experiment_id"]], limit=limit)
+    return [(r["info"]["run_id"], f"{r['info'].get('run_name') or r['info']['run_id']} · {r['info'].get('status', '').lower()}")
+            for r in found]
+
+
 def find_jobs(name_contains: str, region: str | None) -> list[str]:
     from ..ingest.cloudwatch import CloudWatchSource, list_jobs
 

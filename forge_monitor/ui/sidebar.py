@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
 
 from . import state
 from .components import plain
-from .data import MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, load_cached, load_cloudwatch, keep_upload, sample_folder
+from .data import (MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, keep_upload, load_cached, load_cloudwatch, load_mlflow,
+                   mlflow_experiments, mlflow_runs, sample_folder)
 
 
 def source_picker() -> Loaded | None:
@@ -43,6 +45,8 @@ def source_picker() -> Loaded | None:
             else:
                 upload = st.session_state[state.UPLOAD] = keep_upload(uploaded, current)
                 loaded = load_cached(upload.path)
+    elif source == "mlflow":
+        loaded = _mlflow()
     else:
         loaded = _cloudwatch()
     if loaded is not None:
@@ -82,6 +86,37 @@ def _cloudwatch() -> Loaded | None:
         return load_cloudwatch(job, st.session_state.get(state.CW_PLATFORM, "smtj"),
                                st.session_state.get(state.CW_CLUSTER, ""), st.session_state.get(state.CW_REGION))
     except CloudWatchError as err:
+        st.sidebar.error(str(err))
+        return None
+
+
+def _mlflow() -> Loaded | None:
+    """Tracking URI, experiment and run pickers; errors shown in one line, the rest keeps working."""
+    from ..ingest.mlflow import MLflowError
+
+    default = os.environ.get("MLFLOW_TRACKING_URI", "")
+    st.sidebar.text_input("Tracking URI", key=state.ML_URI,
+                          placeholder=default or "http://127.0.0.1:5000, or a SageMaker MLflow ARN")
+    uri = st.session_state.get(state.ML_URI, "").strip() or default
+    if not uri:
+        st.sidebar.caption("An MLflow tracking server's URL or a SageMaker MLflow ARN (or set MLFLOW_TRACKING_URI).")
+        return None
+    try:
+        experiments = mlflow_experiments(uri)
+        if not experiments:
+            st.sidebar.info("This tracking server has no experiments yet.")
+            return None
+        if st.session_state.get(state.ML_EXPERIMENT) not in experiments:  # the most recently updated one
+            st.session_state[state.ML_EXPERIMENT] = experiments[0]
+        st.sidebar.selectbox("Experiment", experiments, key=state.ML_EXPERIMENT)
+        experiment = st.session_state[state.ML_EXPERIMENT]
+        runs = dict(mlflow_runs(uri, experiment))
+        if st.session_state.get(state.ML_RUN) not in runs:
+            st.session_state[state.ML_RUN] = ""
+        st.sidebar.selectbox("MLflow run", ["", *runs], key=state.ML_RUN,
+                             format_func=lambda run_id: runs.get(run_id, "the 20 newest runs"))
+        return load_mlflow(uri, experiment, st.session_state[state.ML_RUN])
+    except MLflowError as err:
         st.sidebar.error(str(err))
         return None
 

@@ -6,6 +6,8 @@ a run and a step can be shared, and they survive page switches.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import streamlit as st
 
 SOURCE = "source"  # samples | folder | upload | cloudwatch
@@ -19,10 +21,11 @@ ROBUST_Y = "robust_y"
 UPLOAD = "upload"  # data.UploadDir: this session's uploaded file, in a temp folder removed with it
 MONITORS = "monitors"  # run id -> LiveMonitor, for live mode
 CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER = "job", "region", "platform", "cluster"
+ML_URI, ML_EXPERIMENT, ML_RUN = "mlflow_uri", "mlflow_experiment", "mlflow_run"
 
 SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
-           "cloudwatch": "CloudWatch job"}
-_URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER)
+           "cloudwatch": "CloudWatch job", "mlflow": "MLflow"}
+_URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, ML_URI, ML_EXPERIMENT, ML_RUN)
 
 
 def init() -> None:
@@ -36,6 +39,8 @@ def init() -> None:
     st.session_state[CW_REGION] = params.get(CW_REGION, "") or None
     st.session_state[CW_PLATFORM] = params.get(CW_PLATFORM, "smtj") if params.get(CW_PLATFORM) in ("smtj", "hyperpod") else "smtj"
     st.session_state[CW_CLUSTER] = params.get(CW_CLUSTER, "")
+    for key in (ML_URI, ML_EXPERIMENT, ML_RUN):
+        st.session_state[key] = params.get(key, "")
     if params.get(RUN):
         st.session_state[RUN] = params.get(RUN)
     if params.get(LIVE) in ("1", "true"):
@@ -49,6 +54,8 @@ def sync_url() -> None:
     """Write the shareable part of the state back into the URL."""
     for key in _URL_KEYS:
         value = st.session_state.get(key)
+        if key == ML_URI and value and urlsplit(str(value)).username:
+            value = None  # a user:password in the tracking URI never goes into a shareable link
         if value in (None, ""):
             if key in st.query_params:
                 del st.query_params[key]
