@@ -1,8 +1,16 @@
-"""``loss_plateau``: the training loss has not come down since the start.
+"""``loss_plateau``: the training loss is not coming down.
 
-Median of the first window (after the first points) against the median of the last window. A loss
-that fell and then levelled off is a converged run, not a plateau; this fires only when the run
-learned (almost) nothing - an LR too low for the run, or a LoRA adapter that under-adapts.
+Two findings. *Flat from the start*: the median of the first window (after the first points)
+against the median of the last window; a loss that fell and then levelled off is a converged run,
+not this - an LR too low for the run, or a LoRA adapter that under-adapts.
+
+*Slow plateau* (SFT / CPT): the loss learned, then stopped - it improves by less than
+``slow_min_improvement`` over the last window (``slow_window_steps`` steps, or ``slow_window_fraction``
+of the run so far when that is longer) while the LR is still at least ``slow_lr_share`` of its peak.
+Improvement is the fitted fractional fall of log(loss) across the window, so noise does not decide
+it. A healthy run flattening at the end of its schedule is told apart twice: by the schedule (its LR
+has decayed towards its floor) and by the slope's trend (a power-law curve slows gradually; a
+plateau's improvement drops below ``slow_trend_ratio`` of the previous window's). Needs the LR.
 """
 
 from __future__ import annotations
@@ -21,6 +29,88 @@ class LossPlateauConfig:
     min_points: int = setting(50, "train_loss points needed before judging", low=10)
     window_fraction: float = setting(0.2, "share of the run in the first and the last window", low=0.05, high=0.5)
     min_improvement: float = setting(0.02, "relative improvement below which the loss is flat", low=0)
+    slow_window_steps: int = setting(1000, "slow plateau: the shortest window (in steps) the improvement is measured over", low=10)
+    slow_window_fraction: float = setting(0.3, "slow plateau: the window is at least this share of the steps so far", low=0.05, high=0.5)
+    slow_min_improvement: float = setting(0.005, "slow plateau: fitted relative improvement over the window below which it has stalled", low=0)
+    slow_trend_ratio: float = setting(0.35, "slow plateau: and below this share of the previous window's improvement", low=0, high=1)
+    slow_lr_share: float = setting(0.5, "slow plateau: the window's mean LR is still at least this share of its peak", low=0, high=1)
+    slow_min_window_points: int = setting(20, "slow plateau: logged points needed in each window", low=5)
+
+
+def _improvement(steps: np.ndarray, values: np.ndarray, span: float) -> float:
+    """Fitted relative fall of the loss over ``span`` steps (positive: improving)."""
+    slope = np.polyfit(steps.astype(float), np.log(values), 1)[0]
+    return float(1.0 - np.exp(slope * span))
+
+
+def _slow(frame, info, config, steps, values):
+    if info.technique not in ("sft", "cpt", "unknown") or (values <= 0).any():
+        return None
+    lr_steps, lr = _stats.series(frame, "learning_rate")
+    if len(lr_steps) < 10 or lr.max() <= 0:
+        return None
+    peak = float(lr.max())
+    warm_end = int(lr_steps[np.argmax(lr >= 0.9 * peak)])
+    stride = max(len(steps) // 400, 1)
+    for end in range(len(steps) - 1, -1, -stride)[::-1]:
+        end_step = int(steps[end])
+        width = max(config.slow_window_steps, config.slow_window_fraction * (end_step - int(steps[0])))
+        if end_step - 2 * width < max(warm_end, int(steps[0])):
+            continue  # the previous window must lie after warmup
+        recent = (steps > end_step - width) & (steps <= end_step)
+        previous = (steps > end_step - 2 * width) & (steps <= end_step - width)
+        if recent.sum() < config.slow_min_window_points or previous.sum() < config.slow_min_window_points:
+            continue
+        now = _improvement(steps[recent], values[recent], width)
+        before = _improvement(steps[previous], values[previous], width)
+        if now >= config.slow_min_improvement or before < config.slow_min_improvement or now > config.slow_trend_ratio * before:
+            continue
+        # Confirmed a window later (a pause of several hundred steps is common in healthy runs): over the two
+        # windows since it began, the loss has still not improved by the minimum per window.
+        confirm_step = end_step + width
+        if steps[-1] < confirm_step:
+            continue
+        since = (steps > end_step - width) & (steps <= confirm_step)
+        if _improvement(steps[since], values[since], width) >= config.slow_min_improvement:
+            continue
+        end_step = int(steps[np.searchsorted(steps, confirm_step)])
+        in_window = (lr_steps > end_step - width) & (lr_steps <= end_step)
+        lr_now = float(np.mean(lr[in_window])) if in_window.any() else float(lr[lr_steps <= end_step][-1])
+        if lr_now < config.slow_lr_share * peak:
+            continue
+        return {"onset": int(steps[recent][0]), "detected": end_step, "width": width, "now": now, "before": before,
+                "lr_now": lr_now, "lr_peak": peak, "level": float(np.median(values[recent]))}
+    return None
+
+
+def _slow_alert(info, config, steps, found):
+    hp = info.hyperparameters
+    max_steps = hp.get("max_steps")
+    schedule = (f"; the schedule has {max_steps - found['detected']:g} of {max_steps:g} steps left"
+                if isinstance(max_steps, (int, float)) and max_steps > found["detected"] else "")
+    message = (f"slow loss plateau: train_loss improved {100 * found['now']:.2f} % over the last {found['width']:.0f} steps "
+               f"(steps {found['onset']}-{found['detected']}, median {_stats.fmt(found['level'])}), against "
+               f"{100 * found['before']:.1f} % over the {found['width']:.0f} before (minimum {100 * config.slow_min_improvement:g} %), "
+               f"while the LR is still {_stats.fmt(found['lr_now'])}, {100 * found['lr_now'] / found['lr_peak']:.0f} % of its "
+               f"peak {_stats.fmt(found['lr_peak'])}{schedule}")
+    parts = ["The loss stopped improving long before the LR schedule ends: the remaining steps are likely wasted compute."]
+    if info.technique == "cpt":
+        parts.append("For CPT, check the data is not exhausted or repeated (at most one epoch), and that the token budget "
+                     "per step is in the 2-20 M range; if the domain data is small, a later (mid- or post-trained) "
+                     "checkpoint adapts with less.")
+    parts.append(f"Either stop at step ~{found['onset']} and keep that checkpoint, or shorten the run and decay the LR "
+                 "earlier (a shorter constant phase)")
+    rank, alpha = hp.get("lora_rank"), hp.get("lora_alpha")
+    if info.training_mode == "lora" or isinstance(rank, (int, float)):
+        parts[-1] += ("; a LoRA adapter that levels off this early may be under-adapting: raise the rank first"
+                      + (f" (now {rank:g}" + (f", alpha {alpha:g}" if isinstance(alpha, (int, float)) else "") + ")"
+                         if isinstance(rank, (int, float)) else "") + ", then alpha")
+    parts[-1] += ". Check that the data actually reaches the loss (masking, formatting) and is diverse enough."
+    return make_alert(info, "loss_plateau", Severity.WARNING, "train_loss", found["onset"], found["detected"], message,
+                      " ".join(parts), kind="slow", improvement=found["now"], previous_improvement=found["before"],
+                      window_steps=found["width"], lr_now=found["lr_now"], lr_peak=found["lr_peak"],
+                      detected_at_step=found["detected"], slow_min_improvement=config.slow_min_improvement,
+                      slow_lr_share=config.slow_lr_share, slow_trend_ratio=config.slow_trend_ratio)
 
 
 def check(frame, info, config: LossPlateauConfig):
@@ -37,7 +127,9 @@ def check(frame, info, config: LossPlateauConfig):
     rolling = _stats.moving_average(values[skip:], width)
     best = float(rolling.min()) if len(rolling) else first
     if improvement >= config.min_improvement or (first - best) / abs(first or 1) >= config.min_improvement:
-        return alerted("loss_plateau", [])  # it learned at some point: a later rise is loss_spike's business
+        # It learned at some point: a later rise is loss_spike's business; a stall with LR to spare is a slow plateau.
+        found = _slow(frame, info, config, steps, values)
+        return alerted("loss_plateau", [_slow_alert(info, config, steps, found)] if found else [])
     lr = info.hyperparameters.get("learning_rate")
     alpha = info.hyperparameters.get("lora_alpha")
     message = (f"train_loss median {_stats.fmt(first)} over steps {int(steps[skip])}-{int(steps[skip + width - 1])} and "
@@ -48,5 +140,6 @@ def check(frame, info, config: LossPlateauConfig):
                    "low-baseline tasks)" + (f"; alpha is {alpha:g}" if isinstance(alpha, (int, float)) else "")
                    + ". Check the data actually reaches the loss (masking, formatting).")
     return alerted("loss_plateau", [make_alert(info, "loss_plateau", Severity.WARNING, "train_loss", int(steps[skip]),
-                                               int(steps[-1]), message, remediation, first_median=first, last_median=last,
-                                               improvement=improvement, min_improvement=config.min_improvement)])
+                                               int(steps[-1]), message, remediation, kind="flat", first_median=first,
+                                               last_median=last, improvement=improvement,
+                                               min_improvement=config.min_improvement)])

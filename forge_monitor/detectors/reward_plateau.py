@@ -5,7 +5,15 @@ Two findings. *No signal*: most recent steps have zero reward variance within gr
 every sample of a prompt scores the same, so advantages and gradients are ~0. *Flat*: the recent
 median is no better than the first one and the reward never rose in between. Either is classified by
 level: at the floor (the model rarely succeeds), at the ceiling (nothing left to learn), or mid-range.
-A reward that rose and then levelled off is convergence, not a plateau, and stays quiet.
+A reward that rose and then levelled off is convergence, not a plateau, and stays quiet - with two
+exceptions where the level itself says no learning signal is left:
+
+- *ceiling*: the reward climbed to the top of a [0, 1] scale and stays there while the groups lose
+  their variance (``frac_reward_zero_std`` rising toward 1, ``reward_std`` falling toward 0; with
+  neither logged, a recent median within ``saturated_level`` of the top leaves no room for any);
+- *frozen at the floor*: the reward sits still at the bottom of its scale after the policy's entropy
+  collapsed (or exploded and then collapsed): the model emits one degenerate answer whatever the
+  prompt, and nothing it samples scores.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ class RewardPlateauConfig:
     zero_std_fraction: float = setting(0.8, "frac_reward_zero_std at or above this is a zero-signal step", low=0, high=1)
     floor_level: float = setting(0.1, "position in the reward scale at or below which a plateau is 'at the floor'", low=0, high=1)
     ceiling_level: float = setting(0.9, "position at or above which a plateau is 'at the ceiling'", low=0, high=1)
+    ceiling_zero_std: float = setting(0.5, "ceiling: recent mean frac_reward_zero_std at or above this (and risen by 0.25) is lost variance", low=0, high=1)
+    ceiling_std_ratio: float = setting(0.4, "ceiling: recent reward_std at or below this share of its early level is lost variance", low=0, high=1)
+    saturated_level: float = setting(0.97, "ceiling without group statistics: a recent median at or above this position is saturated", low=0, high=1)
+    frozen_spread: float = setting(0.03, "floor: recent reward spread (interquartile, share of the scale) below which it is frozen", low=0, high=1)
+    entropy_collapse_ratio: float = setting(0.1, "floor: entropy at or below this share of its early level counts as collapsed", low=0, high=1)
 
 
 def _zero_signal(frame, steps_from: int) -> tuple[float, str] | None:
@@ -60,6 +73,43 @@ def _scale(values: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     low, high = np.percentile(values, [1, 99])
     return float(low), float(max(high, low + 1e-9))
+
+
+def _ceiling_evidence(frame, steps, width: int, config) -> tuple[str, dict] | None:
+    """How the groups lost their variance by the end of the run, or None."""
+    recent_from, early_to = int(steps[-width]), int(steps[min(width, len(steps) - 1)])
+    s, v = _stats.series(frame, "frac_reward_zero_std")
+    if len(s) >= 10:
+        early, recent = v[s <= early_to], v[s >= recent_from]
+        if len(early) and len(recent):
+            e, r = float(np.mean(early)), float(np.mean(recent))
+            if r >= config.ceiling_zero_std and r - e >= 0.25:
+                return (f"frac_reward_zero_std rose from {e:.2f} to {r:.2f}",
+                        {"frac_zero_std_early": e, "frac_zero_std_recent": r})
+        return None
+    s, v = _stats.series(frame, "reward_std")
+    if len(s) >= 10:
+        early, recent = v[s <= early_to], v[s >= recent_from]
+        if len(early) and len(recent):
+            e, r = float(np.median(early)), float(np.median(recent))
+            if e > 0 and r <= config.ceiling_std_ratio * e:
+                return f"reward_std fell from {_stats.fmt(e)} to {_stats.fmt(r)}", {"reward_std_early": e, "reward_std_recent": r}
+        return None
+    return ""  # no group statistics logged: the level alone decides
+
+
+def _entropy_collapse(frame, config) -> tuple[int, float, float] | None:
+    """(step, value, early level) where the entropy first fell to a small share of its early level."""
+    s, v = _stats.series(frame, "entropy")
+    if len(s) < 10:
+        return None
+    early = float(np.median(v[:max(len(v) // 10, 3)]))
+    if early <= 0:
+        return None
+    low = np.flatnonzero(v <= config.entropy_collapse_ratio * early)
+    if not len(low):
+        return None
+    return int(s[low[0]]), float(v[low[0]]), early
 
 
 def _advice(level: str, info) -> str:
@@ -116,4 +166,47 @@ def check(frame, info, config: RewardPlateauConfig):
         alerts.append(make_alert(info, "reward_plateau", Severity.WARNING, "reward", int(steps[0]), int(steps[-1]),
                                  message, _advice(level, info), kind="flat", level=level, first_median=first,
                                  recent_median=recent, window=width, tolerance=config.flat_tolerance * scale))
+    elif not no_signal and (low, high) == (0.0, 1.0):
+        alerts.extend(_level_findings(frame, info, config, steps, values, width, first, recent))
     return alerted("reward_plateau", alerts)
+
+
+def _level_findings(frame, info, config, steps, values, width, first, recent):
+    """A reward pinned at the ceiling with its variance gone, or frozen at the floor after the entropy collapsed."""
+    half = max(width // 2, 3)
+    still = abs(float(np.median(values[-half:])) - float(np.median(values[-2 * half:-half]))) <= config.flat_tolerance
+    if not still:
+        return []
+    if recent >= config.ceiling_level:
+        evidence = _ceiling_evidence(frame, steps, width, config)
+        if evidence is None or (evidence == "" and recent < config.saturated_level):
+            return []
+        text, numbers = evidence if evidence else (f"median {_stats.fmt(recent)} leaves no room for any spread", {})
+        onset = int(steps[int(np.argmax(values >= config.ceiling_level - config.flat_tolerance))])
+        message = (f"reward plateau at the ceiling: reward climbed from {_stats.fmt(first)} to {_stats.fmt(recent)} "
+                   f"(median of the last {width} steps; ceiling {config.ceiling_level:g} of the [0, 1] scale) and "
+                   f"stays there while the groups lose their variance: {text}")
+        return [make_alert(info, "reward_plateau", Severity.WARNING, "reward", onset, int(steps[-1]), message,
+                           "With every sample of a prompt scoring the top, advantages vanish and the run learns nothing "
+                           "more. " + _advice("ceiling", info), kind="ceiling", level="ceiling", first_median=first,
+                           recent_median=recent, window=width, ceiling_level=config.ceiling_level, **numbers)]
+    if recent <= config.floor_level:
+        tail = values[-width:]
+        spread = float(np.subtract(*np.percentile(tail, [75, 25])))
+        collapse = _entropy_collapse(frame, config)
+        if spread > config.frozen_spread or collapse is None or collapse[0] > int(steps[-1]):
+            return []
+        above = np.flatnonzero(values > config.floor_level + config.frozen_spread)
+        frozen_from = int(steps[min(above[-1] + 1, len(steps) - 1)]) if len(above) else int(steps[0])
+        c_step, c_value, c_early = collapse
+        message = (f"reward frozen at the floor: median {_stats.fmt(recent)} (interquartile spread {spread:.3g}) since "
+                   f"step {frozen_from}, after the entropy collapsed to {_stats.fmt(c_value)} at step {c_step} "
+                   f"(from {_stats.fmt(c_early)})")
+        remediation = (f"The policy has collapsed to a degenerate output and nothing it samples scores: restart from a "
+                       f"checkpoint before step {min(c_step, frozen_from)} with a lower LR, an entropy bonus or a higher "
+                       "sampling temperature, and a stronger KL to the reference. " + _advice("floor", info))
+        return [make_alert(info, "reward_plateau", Severity.CRITICAL, "reward", min(c_step, frozen_from), int(steps[-1]),
+                           message, remediation, kind="frozen_floor", level="floor", recent_median=recent,
+                           spread=spread, frozen_from_step=frozen_from, entropy_collapse_step=c_step,
+                           entropy_early=c_early, window=width)]
+    return []
