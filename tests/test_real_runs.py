@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 
+import numpy as np
 import pytest
 
 from forge_monitor.ingest import load_paths, parse_definitions
@@ -72,9 +74,11 @@ def test_all_22_real_runs_ingest_without_an_exception(real_runs):
     folders = sorted(p for p in real_runs.iterdir() if p.is_dir())
     assert len(folders) == 22
     result = load_paths([str(real_runs)])
-    assert {r.info.run_id.split("/")[0] for r in result.runs} == set(EXPECTED)
-    assert {p.path.split("/")[-2] for p in result.problems} == set(EXOTIC)
-    assert all("unrecognized format" in p.reason and "metric definitions" in p.reason for p in result.problems)
+    # The four text logs of no known format are read by their shape (issue 16): none is left over.
+    assert {r.info.run_id.split("/")[0] for r in result.runs} == set(EXPECTED) | set(EXOTIC)
+    assert not result.problems and not result.errors
+    auto = {r.info.run_id.split("/")[0] for r in result.runs if r.info.format == "autoread"}
+    assert auto == set(EXOTIC)
 
 
 @pytest.mark.parametrize("folder", sorted(EXPECTED))
@@ -121,8 +125,7 @@ def test_manifest_evidence_points(real_runs):
 
 @pytest.mark.parametrize("folder", sorted(EXOTIC))
 def test_exotic_logs_parse_with_metric_definitions(real_runs, folder):
-    result = load_paths([str(real_runs / folder)])
-    assert not result.runs and "supply metric definitions" in result.problems[0].reason
+    # Definitions, when given, still win over reading the file by its shape.
     run = _only_run(real_runs / folder, definitions=parse_definitions(EXOTIC[folder], folder))
     frame = run.frame
     assert run.info.format == "metric_definitions"
@@ -141,3 +144,31 @@ def test_exotic_logs_parse_with_metric_definitions(real_runs, folder):
     else:
         assert frame[frame.metric == "reward"].step.nunique() == 500
         assert (frame[frame.metric == "eval:format"].value == 1.0).mean() > 0.99
+
+
+# folder -> (canonical metric read by shape, the definitions' name for it, steps, key named in the warning)
+AUTO = {
+    "pretrain-gpt2-124m-llmc-healthy": [("train_loss", "train_loss", 19552, "'trl'"), ("val_loss", "val_loss", 80, "'tel'"),
+                                        ("grad_norm", "grad_norm", 19552, "'norm'"), ("learning_rate", "learning_rate", 19552, "'lr'")],
+    "pretrain-gpt2-124m-llmc-nan": [("train_loss", "train_loss", 902, "'loss'"), ("grad_norm", "grad_norm", 901, "'norm'"),
+                                    ("val_loss", "val_loss", 3, "'val loss'")],
+    "grpo-minimind-rm-plateau": [("reward", "reward", 9751, "'Reward'"), ("kl", "kl", 9751, "'KL_ref'"),
+                                 ("response_length", "response_length", 9751, "'Avg Response Len'")],
+    "grpo-minimind-r1-format-only": [("reward", "reward", 500, "'Reward'"), ("Fmt", "eval:format", 500, "'Fmt'"),
+                                     ("Correct", "eval:correct", 500, "'Correct'"), ("kl", "kl", 500, "'KL_ref'")],
+}
+
+
+@pytest.mark.parametrize("folder", sorted(AUTO))
+def test_text_logs_without_definitions_are_read_by_their_shape(real_runs, folder):
+    auto = _only_run(real_runs / folder)
+    regex = _only_run(real_runs / folder, definitions=parse_definitions(EXOTIC[folder], folder))
+    assert auto.info.format == "autoread" and auto.info.lines_skipped == 0 and not auto.info.restarts
+    warning = next(w for w in auto.info.warnings if w.startswith("read without metric definitions"))
+    for name, regex_name, count, key in AUTO[folder]:
+        mine = auto.frame[auto.frame.metric == name].set_index("step").value
+        theirs = regex.frame[regex.frame.metric == regex_name].set_index("step").value
+        assert len(mine) == count, (name, len(mine))
+        # The same numbers at the same steps as the user's own regexes read (NaN equal to NaN).
+        assert mine.index.equals(theirs.index) and np.allclose(mine.to_numpy(), theirs.to_numpy(), equal_nan=True), name
+        assert re.search(re.escape(key) + r"\)? from " + str(count) + " lines", warning), (key, warning)

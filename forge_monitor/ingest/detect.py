@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from . import autoread
+
 SNIFF_BYTES = 1 << 20  # real logs can open with a long preamble before the first metric line
 
 # format -> how its bytes are consumed: appended lines, one whole document, or binary records
@@ -19,6 +21,7 @@ FORMAT_KIND = {
     "bedrock_csv": "lines",
     "csv": "lines",
     "metric_definitions": "lines",
+    "autoread": "lines",
     "hf_trainer_state": "document",
     "tensorboard": "records",
 }
@@ -119,4 +122,6 @@ def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
         return "hf_console"
     if has_definitions:
         return "metric_definitions"
+    if autoread.looks_like(text):
+        return autoread.FORMAT  # metric lines found by their shape: a step counter and recurring numeric keys
     raise FormatError(UNRECOGNIZED)

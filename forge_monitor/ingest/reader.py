@@ -20,7 +20,7 @@ import pandas as pd
 import polars as pl
 
 from ..schema import Restart, RunInfo, empty_frame
-from . import hf, nova, tabular, tensorboard
+from . import autoread, hf, nova, tabular, tensorboard
 from ._bytes import count_byte
 from ._tidy import canonicalise, empty_records, resolve_restarts, to_tidy
 from .detect import FORMAT_KIND, LFS_POINTER, FormatError, sniff, sniff_file
@@ -106,6 +106,8 @@ def parse_lines(fmt: str, text, info: RunInfo, cursor: FileCursor, carry: dict, 
         return tabular.parse_csv(text, info, carry=carry, **kwargs)
     if fmt == "metric_definitions":
         return parse_with_definitions(text, info, definitions, carry=carry, **kwargs)
+    if fmt == autoread.FORMAT:
+        return autoread.parse_text(text, info, carry=carry, **kwargs)
     raise AssertionError(f"no line parser for {fmt}")
 
 
