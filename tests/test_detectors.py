@@ -333,3 +333,153 @@ def test_config_from_a_fifo_is_refused_not_waited_on(tmp_path):
     deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ValueError, match="nested too deeply|invalid TOML"):
         load_config(deep)
+
+
+# --- issue 16: the failure shapes that used to go unreported -------------------------------------
+
+def _dpo(seed: int, n: int = 240, floor: float = 0.012) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    s = cv.steps(n)
+    loss = (floor + (0.693 - floor) * np.exp(-s / 35)) * np.exp(rng.normal(0, 0.3, n) * (1 - np.exp(-s / 30)))
+    grad = np.maximum(20 * np.exp(-s / 50), 0.8) * np.exp(rng.normal(0, 0.3, n))
+    return s, loss, grad
+
+
+def test_spiky_regime_is_reported_as_one_alert_where_it_starts():
+    s, loss, grad = _dpo(3)
+    spikes = list(range(120, 241, 6))
+    for at in spikes:
+        loss[at - 1], grad[at - 1] = 0.6, 45.0
+    frame = make_frame({"train_loss": (s, loss), "grad_norm": (s, grad), "rewards/margins": (s, 6 * (1 - np.exp(-s / 60)))})
+    alerts = [a for a in run_checks(frame, info_for("dpo", beta=0.1, max_grad_norm=10)).alerts if a.detector == "loss_spike"]
+    regime = [a for a in alerts if a.evidence.get("kind") == "regime"]
+    assert len(regime) == 1 and regime[0].step == 120 and regime[0].severity == Severity.CRITICAL
+    assert regime[0].evidence["spikes"] == len(spikes) and f"{len(spikes)} spikes in the last" in regime[0].message
+    assert "grad norm 45-45 at the spikes" in regime[0].message
+    assert all(a.step < 120 for a in alerts if a is not regime[0])  # the single spikes inside it are folded in
+    for words in ("Lower the LR", "max_grad_norm is 10", "higher beta (now 0.1)", "Inspect the batches at steps 120, 126"):
+        assert words in regime[0].remediation
+
+
+def test_a_few_isolated_spikes_and_a_noisy_dpo_loss_are_no_regime():
+    s, loss, grad = _dpo(4, floor=0.15)
+    info = info_for("dpo")
+    assert "loss_spike" not in ids(run_checks(make_frame({"train_loss": (s, loss), "grad_norm": (s, grad)}), info))
+    for at in (70, 150, 220):
+        loss[at - 1] *= 4.0
+    alerts = [a for a in run_checks(make_frame({"train_loss": (s, loss), "grad_norm": (s, grad)}), info).alerts
+              if a.detector == "loss_spike"]
+    assert not [a for a in alerts if a.evidence.get("kind") == "regime"]
+
+
+@pytest.mark.parametrize("metric", ["actor/pg_loss", "critic/vf_loss", "actor/entropy", "critic/advantages/mean", "Actor Loss"])
+def test_nonfinite_in_any_metric_that_matters(metric):
+    n = 100
+    s = cv.steps(n)
+    bad = np.full(n, 0.1)
+    bad[60:] = np.nan
+    frame = make_frame({"reward": (s, np.linspace(0.2, 0.6, n)), "kl": (s, np.full(n, 0.01)), metric: (s, bad)})
+    alert = next(a for a in run_checks(frame, info_for("rft")).alerts if a.detector == "nonfinite")
+    assert (alert.metric, alert.step, alert.severity) == (metric, 61, Severity.CRITICAL)
+    assert "computed from the policy's outputs" in alert.remediation
+
+
+def test_informational_nan_stays_quiet():
+    n = 100
+    s = cv.steps(n)
+    speed = np.full(n, 12.5)
+    speed[:3] = np.nan  # Nova prints avg_samples/sec: nan in the first steps of healthy runs
+    frame = make_frame({"train_loss": (s, np.linspace(2, 1, n)), "avg_samples/sec": (s, speed),
+                        "perf/mfu/actor": (s, np.where(s % 50 == 0, np.nan, 0.4)), "reward_std": (s, np.where(s < 5, np.nan, 0.3))})
+    assert "nonfinite" not in ids(run_checks(frame, info_for("sft")), at_least=Severity.INFO)
+
+
+def _rl_to(top: float, *, seed: int, n: int = 200, lose_variance: bool, stat: str) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    s = cv.steps(n)
+    reward = np.clip(cv.saturating(rng, n, start=0.3, plateau=top, tau=30, noise=0.02), 0, 1)
+    if stat == "frac_reward_zero_std":
+        values = 0.1 + (0.65 * (1 - np.exp(-s / 40)) if lose_variance else 0.15) + rng.normal(0, 0.03, n)
+    else:
+        values = (0.35 * np.exp(-s / 50) + 0.03 if lose_variance else 0.3) + rng.normal(0, 0.01, n)
+    return make_frame({"reward": (s, reward), stat: (s, np.clip(values, 0, 0.97))})
+
+
+@pytest.mark.parametrize("stat", ["frac_reward_zero_std", "reward_std"])
+def test_reward_plateau_at_the_ceiling_once_the_groups_lose_their_variance(stat):
+    alert = next(a for a in run_checks(_rl_to(1.0, seed=1, lose_variance=True, stat=stat), info_for("rft")).alerts
+                 if a.detector == "reward_plateau")
+    assert alert.evidence["kind"] == "ceiling" and "plateau at the ceiling" in alert.message
+    assert "harder prompts" in alert.remediation and stat in alert.message
+    quiet = run_checks(_rl_to(0.92, seed=2, lose_variance=False, stat=stat), info_for("rft"))
+    assert "reward_plateau" not in ids(quiet)
+
+
+def test_reward_frozen_at_the_floor_after_the_entropy_collapsed():
+    rng = np.random.default_rng(8)
+    n = 200
+    s = cv.steps(n)
+    reward = np.clip(cv.saturating(rng, n, start=0.2, plateau=0.55, tau=30, noise=0.03), 0, 1)
+    reward[99:] = np.abs(rng.normal(0.004, 0.002, n - 99))
+    entropy = np.where(s < 100, 0.8, 0.01) * np.exp(rng.normal(0, 0.05, n))
+    alert = next(a for a in run_checks(make_frame({"reward": (s, reward), "entropy": (s, entropy)}), info_for("rft")).alerts
+                 if a.detector == "reward_plateau")
+    assert alert.evidence["kind"] == "frozen_floor" and alert.severity == Severity.CRITICAL and alert.step == 100
+    assert "entropy collapsed" in alert.message and "before step 100" in alert.remediation
+    steady = make_frame({"reward": (s, reward), "entropy": (s, np.full(n, 0.7))})  # no collapse: a rise then a drop, not this
+    assert not [a for a in run_checks(steady, info_for("rft")).alerts if a.evidence.get("kind") == "frozen_floor"]
+
+
+def test_reward_gaming_without_a_held_out_reward():
+    n = 300
+    s = cv.steps(n)
+    rng = np.random.default_rng(12)
+    rise = np.clip(cv.saturating(rng, n, start=0.3, plateau=0.85, tau=50, noise=0.01), 0, 1)
+    score = np.where(s < 130, 0.3 + 0.3 * s / 130, 0.6 - 0.35 * (s - 130) / 170)
+    capped = make_frame({"reward": (s, rise), "critic/score/mean": (s, score),
+                         "response_length": (s, 300 + 1500 / (1 + np.exp(-(s - 130) / 20)))})
+    alert = next(a for a in run_checks(capped, info_for("ppo", max_new_tokens=2048)).alerts if a.detector == "reward_gaming")
+    assert set(alert.evidence["signals"]) == {"length at the cap", "task score falling"}
+    assert "of the 2048-token cap" in alert.message and "critic/score/mean peaked" in alert.message
+    collapse = make_frame({"reward": (s, rise), "response_length": (s, 2 + 180 / (1 + np.exp((s - 130) / 10))),
+                           "rewards/format/mean": (s, np.clip(0.4 + 0.6 * s / n, 0, 1)),
+                           "rewards/correct/mean": (s, np.where(s < 130, 0.35, 0.35 - 0.3 * (s - 130) / 170))})
+    alert = next(a for a in run_checks(collapse, info_for("rft")).alerts if a.detector == "reward_gaming")
+    assert {"length collapse", "component divergence"} <= set(alert.evidence["signals"])
+    assert "near-empty completions" in alert.remediation
+    format_only = make_frame({"reward": (s, 0.38 + 0.02 * s / n + rng.normal(0, 0.02, n)), "Fmt": (s, np.ones(n)),
+                              "Correct": (s, np.where(rng.random(n) < 0.02, 0.125, 0.0))})
+    alert = next(a for a in run_checks(format_only, info_for("rft")).alerts if a.detector == "reward_gaming")
+    assert set(alert.evidence["signals"]) == {"proxy saturated", "task at the floor"}
+    tracking = make_frame({"reward": (s, rise), "critic/score/mean": (s, rise - 0.01), "Fmt": (s, np.ones(n)),
+                           "response_length": (s, 300 * (1 + 0.3 * s / n))})
+    assert "reward_gaming" not in ids(run_checks(tracking, info_for("ppo", max_new_tokens=2048)))
+
+
+def _long_loss(seed: int, *, plateau_at: int | None, schedule: str) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 4000
+    curve = cv.power_law_loss(rng, n, start=2.6, floor=1.0, alpha=0.6, t0=50, noise=0.0)
+    if plateau_at:
+        curve[plateau_at:] = curve[plateau_at - 1]
+    lr = (cv.lr_schedule(n, 2e-5, 200, kind="linear", constant=3400) if schedule == "wsd"
+          else cv.lr_schedule(n, 2e-5, 200, kind="cosine"))
+    s = np.arange(5, n + 1, 5)
+    return make_frame({"train_loss": (s, curve[s - 1] * np.exp(rng.normal(0, 0.02, len(s)))), "learning_rate": (s, lr[s - 1])})
+
+
+@pytest.mark.parametrize("technique", ["sft", "cpt"])
+def test_slow_loss_plateau_with_the_lr_at_its_peak(technique):
+    alert = next(a for a in run_checks(_long_loss(5, plateau_at=1600, schedule="wsd"), info_for(technique, max_steps=4000)).alerts
+                 if a.detector == "loss_plateau")
+    assert alert.evidence["kind"] == "slow" and 1400 <= alert.step <= 2600
+    assert "slow loss plateau" in alert.message and "of its peak" in alert.message and "steps left" in alert.message
+    assert ("at most one epoch" in alert.remediation) == (technique == "cpt")
+
+
+def test_a_cpt_flattening_at_the_end_of_its_schedule_is_no_plateau():
+    assert "loss_plateau" not in ids(run_checks(_long_loss(6, plateau_at=None, schedule="cosine"), info_for("cpt")))
+    # The same stall with the LR decayed towards its floor is the schedule ending, not a plateau.
+    frame = _long_loss(7, plateau_at=1600, schedule="cosine")
+    frame.loc[frame.metric == "learning_rate", "value"] = 2e-5 * np.exp(-frame.loc[frame.metric == "learning_rate", "step"] / 600)
+    assert "loss_plateau" not in ids(run_checks(frame, info_for("cpt")))

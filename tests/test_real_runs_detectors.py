@@ -81,3 +81,41 @@ def test_repetition_collapse(real_runs):
 def test_llava_single_step_spike(real_runs):
     alert = _only(report_for(real_runs, "issue-llava918-loss-spike"), "loss_spike")[0]
     assert alert.evidence["peak"] == pytest.approx(4.2653)
+
+
+# --- issue 16: read as a user would, with no metric definitions ----------------------------------
+
+def report_without_definitions(real_runs, folder):
+    run = load_paths([str(real_runs / folder)]).runs[0]
+    return run_checks(run.frame, run.info)
+
+
+@pytest.mark.parametrize("folder", HEALTHY)
+def test_healthy_real_runs_stay_quiet_with_no_metric_definitions(real_runs, folder):
+    report = report_without_definitions(real_runs, folder)
+    assert report.at_least("warning") == [], [a.message for a in report.at_least("warning")]
+
+
+def test_dpo_spiky_regime_covers_the_late_spikes(real_runs):
+    alerts = _only(report_for(real_runs, "dpo-gemma2b-lora-spiky"), "loss_spike")
+    regime = [a for a in alerts if a.evidence.get("kind") == "regime"]
+    assert len(regime) == 1 and regime[0].step <= 83 and regime[0].step_end >= 193
+    assert {171, 177, 193} <= set(regime[0].evidence["peak_steps"]) and regime[0].evidence["spikes"] >= 10
+    assert "beta" in regime[0].remediation and "rewards/margins grew" in regime[0].remediation
+
+
+def test_format_only_reward_is_possible_gaming_with_no_definitions(real_runs):
+    alert = _only(report_without_definitions(real_runs, "grpo-minimind-r1-format-only"), "reward_gaming")[0]
+    assert set(alert.evidence["signals"]) == {"proxy saturated", "task at the floor"}
+    assert "Fmt" in alert.message and "Correct" in alert.message
+
+
+def test_llmc_nan_run_is_caught_with_no_definitions(real_runs):
+    alerts = _only(report_without_definitions(real_runs, "pretrain-gpt2-124m-llmc-nan"), "nonfinite")
+    loss = next(a for a in alerts if a.metric == "train_loss")
+    assert loss.step == 1 and loss.evidence["from_first_step"]
+
+
+def test_minimind_reward_model_plateau_with_no_definitions(real_runs):
+    alert = _only(report_without_definitions(real_runs, "grpo-minimind-rm-plateau"), "reward_plateau")[0]
+    assert alert.evidence["kind"] == "flat"

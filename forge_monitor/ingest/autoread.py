@@ -42,7 +42,7 @@ _ALONE = re.compile(r"^\s*([A-Za-z][A-Za-z _/-]{0,40}?)\s+(" + NUMBER + r")\s*$"
 _STEP_KEYS = {"step", "s", "iter", "iteration", "global_step", "it", "steps", "current_step", "train_step", "update",
               "global step", "current_steps"}
 _STEP_NAMED = re.compile(r"(?:^|(?<=[\s,;|(\[{]))(?:global_step|global step|current_steps?|train_step|iteration|iter|steps?|it|s|update)"
-                         r"\s*[:=]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?" + _END, re.IGNORECASE)
+                         r"\s*[:=]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?(?=$|[\s,;:|)\]}])", re.IGNORECASE)
 _COUNTER = re.compile(r"(\d+)\s*/\s*(\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Spellings of text logs that the canonical map does not know (keys lower-cased, spaces as underscores).
