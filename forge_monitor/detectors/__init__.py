@@ -22,13 +22,17 @@ from .base import DetectorSpec, check_config, config_help
 REGISTRY: dict[str, DetectorSpec] = {
     spec.id: spec
     for spec in (
-        DetectorSpec("nonfinite", "Non-finite values", "NaN or +-inf in the loss, gradient norm, KL or reward",
-                     nonfinite.WATCHED, (), "Resume from the last finite checkpoint; lower the LR, check precision "
+        DetectorSpec("nonfinite", "Non-finite values", "NaN or +-inf in the loss, gradient norm, KL or reward, and in any "
+                     "other loss, policy or value loss, entropy, advantage, return or logp metric (never in throughput, "
+                     "timings, counts or spreads: Nova's avg_samples/sec starts as NaN in healthy runs)",
+                     nonfinite.WATCHED + nonfinite.ALSO_WATCHED, (), "Resume from the last finite checkpoint; lower the LR, check precision "
                      "(bf16 over fp16) and the data at the first bad step.", nonfinite.NonfiniteConfig, nonfinite.check, True),
         DetectorSpec("loss_spike", "Loss spike", "A sudden jump of the training loss; transient or persistent; a "
-                     "leading grad-norm spike as evidence", ("train_loss", "grad_norm"), ("cpt", "sft", "dpo", "unknown"),
+                     "leading grad-norm spike as evidence; a spiky regime (spikes recurring every few steps) as one "
+                     "alert, 'N spikes in the last M steps', where it starts", ("train_loss", "grad_norm"), ("cpt", "sft", "dpo", "unknown"),
                      "The LR is the first suspect, above all with data mixing; warmup ~15 % of steps; inspect the data "
-                     "at that step; restart a bit earlier and skip those batches.", loss_spike.LossSpikeConfig,
+                     "at that step; restart a bit earlier and skip those batches. A spiky regime: lower the LR, clip "
+                     "near the typical gradient norm, for DPO raise beta, inspect the batches at the spikes.", loss_spike.LossSpikeConfig,
                      loss_spike.check, True),
         DetectorSpec("overfitting", "Overfitting", "Validation loss rising while training loss still falls; names the "
                      "best step", ("val_loss", "train_loss"), ("cpt", "sft", "dpo", "unknown"), "Fewer epochs (CPT: at "
@@ -38,13 +42,16 @@ REGISTRY: dict[str, DetectorSpec] = {
                      ("rft", "ppo", "dpo", "unknown"), "Raise the KL loss coefficient, lower the LR, look at the reward "
                      "at that step.", kl_spike.KlSpikeConfig, kl_spike.check, True),
         DetectorSpec("reward_plateau", "Reward plateau", "Reward flat from the start, or no learning signal "
-                     "(zero-variance groups); at the floor or the ceiling", ("reward", "frac_reward_zero_std", "reward_std"),
+                     "(zero-variance groups); at the floor or the ceiling; a reward pinned at the ceiling while the "
+                     "groups lose their variance; a reward frozen at the floor after the entropy collapsed", ("reward", "frac_reward_zero_std", "reward_std"),
                      ("rft", "ppo", "unknown"), "Floor: SFT first (RFT cannot close large competence gaps); ceiling: "
                      "diminishing returns; zero variance: the reward function lacks discriminative power.",
                      reward_plateau.RewardPlateauConfig, reward_plateau.check, True),
-        DetectorSpec("reward_gaming", "Possible reward gaming", "Reward up while held-out reward falls, length "
-                     "inflating to the cap, KL ballooning, rise-then-drop, reward components diverging (two or more "
-                     "signals)", ("reward", "val_reward", "response_length", "truncated_ratio", "kl"), ("rft", "ppo", "unknown"),
+        DetectorSpec("reward_gaming", "Possible reward gaming", "Reward up while held-out reward (val_reward) falls, "
+                     "length inflating to the cap (no truncation ratio needed), completions collapsing to a token or "
+                     "two, KL ballooning, rise-then-drop, reward components diverging, a task score (critic/score, an "
+                     "accuracy) falling beside the reward, a format reward saturated while the task sits at its floor "
+                     "(two or more signals)", ("reward", "val_reward", "response_length", "truncated_ratio", "kl"), ("rft", "ppo", "unknown"),
                      "Fix the reward function before any hyperparameter; validate with two independent judges; length "
                      "penalty; stronger KL.", reward_gaming.RewardGamingConfig, reward_gaming.check, True),
         DetectorSpec("grad_norm_spike", "Gradient-norm spike", "The gradient norm jumps far above its recent level "
@@ -57,8 +64,10 @@ REGISTRY: dict[str, DetectorSpec] = {
                      "level", ("entropy",), ("rft", "ppo", "unknown"), "Raise the upper clip, add an entropy bonus or "
                      "temperature, lower the LR.", entropy_collapse.EntropyCollapseConfig, entropy_collapse.check),
         DetectorSpec("loss_plateau", "Loss plateau", "Training loss not coming down since the start (LR too low, LoRA "
-                     "under-adapting)", ("train_loss",), ("cpt", "sft", "dpo", "unknown"), "Start from the default LR; "
-                     "for LoRA raise the rank first.", loss_plateau.LossPlateauConfig, loss_plateau.check),
+                     "under-adapting), or a slow plateau in SFT/CPT: learned, then stalled while the LR is still near "
+                     "its peak (not a schedule's end)", ("train_loss",), ("cpt", "sft", "dpo", "unknown"), "Start from the default LR; "
+                     "for LoRA raise the rank first. A slow plateau: stop or decay earlier, check the data (CPT: one "
+                     "epoch), raise the LoRA rank.", loss_plateau.LossPlateauConfig, loss_plateau.check),
         DetectorSpec("forgetting", "Forgetting", "A general-capability eval (MMLU, IFEval, GPQA) falling while training "
                      "improves", ("eval:mmlu", "eval:ifeval", "eval:gpqa"), (), "Mix in general data (~50 % customer "
                      "data), pick an earlier checkpoint, keep the default LR.", forgetting.ForgettingConfig, forgetting.check),
