@@ -37,12 +37,6 @@ class LossPlateauConfig:
     slow_min_window_points: int = setting(20, "slow plateau: logged points needed in each window", low=5)
 
 
-def _improvement(steps: np.ndarray, values: np.ndarray, span: float) -> float:
-    """Fitted relative fall of the loss over ``span`` steps (positive: improving)."""
-    slope = np.polyfit(steps.astype(float), np.log(values), 1)[0]
-    return float(1.0 - np.exp(slope * span))
-
-
 def _slow(frame, info, config, steps, values):
     if info.technique not in ("sft", "cpt", "unknown") or (values <= 0).any():
         return None
@@ -52,34 +46,42 @@ def _slow(frame, info, config, steps, values):
     peak = float(lr.max())
     warm_end = int(lr_steps[np.argmax(lr >= 0.9 * peak)])
     stride = max(len(steps) // 400, 1)
+    logs = np.log(values)
+    lr_at = lambda a, b: lr[np.searchsorted(lr_steps, a, side="right"):np.searchsorted(lr_steps, b, side="right")]  # noqa: E731
+
+    def improvement(a: float, b: float, span: float) -> tuple[float, int]:
+        """Fitted relative fall over ``span`` steps of the points in (a, b], and how many there are."""
+        i, j = np.searchsorted(steps, a, side="right"), np.searchsorted(steps, b, side="right")
+        if j - i < 2:
+            return 0.0, j - i
+        slope = np.polyfit(steps[i:j].astype(float), logs[i:j], 1)[0]
+        return float(1.0 - np.exp(slope * span)), j - i
+
     for end in range(len(steps) - 1, -1, -stride)[::-1]:
         end_step = int(steps[end])
         width = max(config.slow_window_steps, config.slow_window_fraction * (end_step - int(steps[0])))
         if end_step - 2 * width < max(warm_end, int(steps[0])):
             continue  # the previous window must lie after warmup
-        recent = (steps > end_step - width) & (steps <= end_step)
-        previous = (steps > end_step - 2 * width) & (steps <= end_step - width)
-        if recent.sum() < config.slow_min_window_points or previous.sum() < config.slow_min_window_points:
+        now, n_now = improvement(end_step - width, end_step, width)
+        before, n_before = improvement(end_step - 2 * width, end_step - width, width)
+        if n_now < config.slow_min_window_points or n_before < config.slow_min_window_points:
             continue
-        now = _improvement(steps[recent], values[recent], width)
-        before = _improvement(steps[previous], values[previous], width)
         if now >= config.slow_min_improvement or before < config.slow_min_improvement or now > config.slow_trend_ratio * before:
             continue
         # Confirmed a window later (a pause of several hundred steps is common in healthy runs): over the two
         # windows since it began, the loss has still not improved by the minimum per window.
         confirm_step = end_step + width
-        if steps[-1] < confirm_step:
+        if steps[-1] < confirm_step or improvement(end_step - width, confirm_step, width)[0] >= config.slow_min_improvement:
             continue
-        since = (steps > end_step - width) & (steps <= confirm_step)
-        if _improvement(steps[since], values[since], width) >= config.slow_min_improvement:
-            continue
+        onset = int(steps[np.searchsorted(steps, end_step - width, side="right")])
         end_step = int(steps[np.searchsorted(steps, confirm_step)])
-        in_window = (lr_steps > end_step - width) & (lr_steps <= end_step)
-        lr_now = float(np.mean(lr[in_window])) if in_window.any() else float(lr[lr_steps <= end_step][-1])
+        in_window = lr_at(end_step - 2 * width, end_step)
+        lr_now = float(np.mean(in_window)) if len(in_window) else float(lr[lr_steps <= end_step][-1])
         if lr_now < config.slow_lr_share * peak:
             continue
-        return {"onset": int(steps[recent][0]), "detected": end_step, "width": width, "now": now, "before": before,
-                "lr_now": lr_now, "lr_peak": peak, "level": float(np.median(values[recent]))}
+        level = values[np.searchsorted(steps, onset):np.searchsorted(steps, end_step, side="right")]
+        return {"onset": onset, "detected": end_step, "width": width, "now": now, "before": before,
+                "lr_now": lr_now, "lr_peak": peak, "level": float(np.median(level))}
     return None
 
 
