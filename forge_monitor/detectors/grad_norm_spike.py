@@ -39,8 +39,10 @@ def check(frame, info, config: GradNormSpikeConfig):
                                      z_threshold=config.z_threshold, min_ratio=config.min_ratio,
                                      short_ratio=config.short_history_ratio, tail_ratio=config.tail_ratio):
         onset, end, peak = int(steps[event["start"]]), int(steps[event["end"]]), int(steps[event["peak"]])
-        message = (f"grad_norm {_stats.fmt(event['peak_value'])} at step {peak} is {event['ratio']:.1f}x the median of "
-                   f"the previous {event['level_points']} points ({_stats.fmt(event['baseline'])})"
+        versus = (f"is {event['ratio']:.1f}x the median of the previous {event['level_points']} points "
+                  f"({_stats.fmt(event['baseline'])})" if event["baseline"] > 0 else
+                  f"while the median of the previous {event['level_points']} points was {_stats.fmt(event['baseline'])}")
+        message = (f"grad_norm {_stats.fmt(event['peak_value'])} at step {peak} {versus}"
                    + (f", robust z {event['z']:.1f} > {config.z_threshold:g}" if event["z"] is not None and event["history"] >= config.min_history else ""))
         advice = [f"Inspect the batch at step {onset}: a few bad samples often produce one huge gradient.",
                   "Tighten gradient clipping so one batch cannot move the weights this far."]
