@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -555,18 +556,20 @@ def test_dashboard_mlflow_source_shows_the_runs_alert(mlflow_server, hf_sft):
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
+            ARTIFACTS.mkdir(exist_ok=True)
             try:
-                page.goto(f"http://127.0.0.1:{port}/?source=mlflow&mlflow_experiment=hf+sft")
+                # A link naming the run opens its page (as the watcher's notifications link to it).
+                query = urllib.parse.urlencode({"source": "mlflow", "mlflow_experiment": "hf sft", "run": "hf sft/sft-loss-spike"})
+                page.goto(f"http://127.0.0.1:{port}/?{query}")
                 page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes("
                                        "'sft-loss-spike'))", timeout=90_000)
                 annotation = page.locator('[data-testid="stPlotlyChart"] .annotation-text', has_text="loss_spike").first
                 annotation.wait_for(timeout=60_000)
                 assert annotation.is_visible()
                 assert page.get_by_text("step 200").first.is_visible()
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "browser-mlflow-source.png"))
                 assert errors == [], errors
             finally:
+                page.screenshot(path=str(ARTIFACTS / "browser-mlflow-source.png"))  # also what a failure saw
                 browser.close()
     finally:
         stop(process)
