@@ -1,25 +1,41 @@
 """forge-monitor dashboard entry point: page config, the shared sidebar, navigation.
 
-Run with ``make demo`` (or ``streamlit run app.py``). Opens on the bundled sample logs, on the run
-with the most severe alerts unless the URL names one (``?run=``).
+Run with ``make demo`` (or ``streamlit run app.py``). Opens on the overview of every run in the source
+(the bundled sample logs by default); a link that names a run (``?run=``, as the watcher's
+notifications and shared links do) opens that run's page.
 """
 
 import streamlit as st
 
+from forge_monitor.ui import state
 from forge_monitor.ui.sidebar import run_picker, source_picker
 
 st.set_page_config(page_title="forge-monitor", layout="wide")
 
+overview = st.Page("pages/overview.py", title="Overview", default=True, url_path="overview")
+run_page = st.Page("pages/run.py", title="Run", url_path="run")
 pages = [
-    st.Page("pages/run.py", title="Run", default=True, url_path="run"),
+    overview,
+    run_page,
     st.Page("pages/compare.py", title="Compare", url_path="compare"),
     st.Page("pages/postmortem.py", title="Post-mortem", url_path="postmortem"),
     st.Page("pages/recipe.py", title="Recipe check", url_path="recipe"),
     st.Page("pages/detectors.py", title="Detector reference", url_path="detectors"),
 ]
+first_visit = not st.session_state.get("_initialised")
+state.keep_widget_values()
 navigation = st.navigation(pages)
+on_overview = navigation.url_path == overview.url_path
+if first_visit and on_overview and st.query_params.get("run"):
+    # A shared link to the root that names a run (``/?run=…&step=…``) opens the run, as it did
+    # before the overview became the landing page.
+    st.switch_page(run_page, query_params=st.query_params.to_dict())
 # The sidebar is shared by every page, so the source and the selected run survive page switches.
 loaded = source_picker()
 st.session_state["loaded"] = loaded
-st.session_state["selected"] = run_picker(loaded)
+st.session_state["selected"] = run_picker(loaded, in_url=not on_overview)
+if st.session_state.pop(state.RUN_PICKED, False) and on_overview:
+    # A run picked in the sidebar is a run to look at. Switched after every sidebar widget was drawn:
+    # a widget not drawn in the run that switches loses its value.
+    st.switch_page(run_page)
 navigation.run()

@@ -13,7 +13,10 @@ if loaded is None or not loaded.runs:
 
 runs = {run.info.run_id: run for run in loaded.runs}
 sweep = sweep_table(loaded.runs, loaded.reports)
+selected = (st.session_state.get("selected") or (None, None))[0]
 default = [r for r in runs if r.startswith("sweep-medreason")][:4] or list(runs)[:3]
+if selected is not None and selected.info.run_id not in default:  # the run chosen in the overview or the sidebar
+    default = [selected.info.run_id, *default[:3]]
 chosen = st.multiselect("Runs", list(runs), default=default, key="compare_runs")
 if chosen:
     metrics = sorted(set().union(*(set(runs[r].frame["metric"].astype(str).unique()) for r in chosen)))

@@ -81,7 +81,12 @@ def test_alert_on_the_chart_remediation_beside_it_and_no_console_errors(browser_
     url, page, errors = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(url)
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=90_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=90_000)  # the overview, the landing page
+    # A run picked in the sidebar on the overview opens its page; then the picker switches runs there.
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=re.compile(r"nova-rft-hyperpod-kl-spike")).click()
+    page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('nova-rft-hyperpod-kl-spike'))",
+                           timeout=60_000)
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name=re.compile(r"nova-sft-datamix-high-lr")).click()
     page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('nova-sft-datamix-high-lr'))",
@@ -99,3 +104,61 @@ def test_alert_on_the_chart_remediation_beside_it_and_no_console_errors(browser_
     assert "nova-sft-datamix-high-lr" in page.url or "postmortem" in page.url
     page.screenshot(path=str(ARTIFACTS / "browser-postmortem.png"))
     assert errors == [], errors
+
+
+def test_the_overview_lands_first_and_a_row_opens_its_run(browser_page):
+    """A new user's first look: the overview, worst runs first; one click on a row opens that run's
+    page with its alerts, and the Overview link brings the table back."""
+    url, page, errors = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(url)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(timeout=90_000)
+    page.get_by_text("3 critical · 3 warning · 11 healthy").first.wait_for(timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "browser-overview.png"))
+    assert "run=" not in page.url  # the overview's own link, not a run's
+    box = grid.bounding_box()
+    # The third row (worst first: two runs with one critical alert, then the high-LR run with three),
+    # clicked in its selection column; rows are 35 px under a 35 px header.
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 35 * 2 + 17)
+    page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('nova-sft-datamix-high-lr'))",
+                           timeout=60_000)
+    assert "/run?" in page.url and "run=nova-sft-datamix-high-lr" in page.url
+    page.get_by_text("revert to the default first").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").click()
+    page.get_by_text("3 critical · 3 warning · 11 healthy").first.wait_for(timeout=60_000)
+    assert errors == [], errors
+
+
+def test_the_live_overview_follows_a_folder(tmp_path):
+    """Live on the overview: a NaN appended to a run turns its row critical, a run that appears is
+    added, within a few 5 s refreshes, with nothing else touched."""
+    from playwright.sync_api import sync_playwright
+    import urllib.parse
+
+    executable = chromium()
+    job = tmp_path / "runs" / "job"
+    job.mkdir(parents=True)
+    (job / "train.jsonl").write_text("".join(f'{{"step": {i}, "loss": {1 / i}}}\n' for i in range(1, 60)))
+    port = free_port()
+    process = start_dashboard(port, {"FORGE_MONITOR_ROOTS": str(tmp_path)})
+    try:
+        wait_healthy(port, process)
+        url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"source": "folder", "folder": str(tmp_path / "runs")})
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(url)
+            page.get_by_text("1 run(s) · 1 healthy").first.wait_for(timeout=90_000)
+            page.get_by_text("Live", exact=True).click()
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+            with open(job / "train.jsonl", "a") as handle:
+                handle.write('{"step": 60, "loss": NaN}\n')
+            page.get_by_text("1 run(s) · 1 critical").first.wait_for(timeout=30_000)
+            (tmp_path / "runs" / "job2").mkdir()
+            (tmp_path / "runs" / "job2" / "train.jsonl").write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.9}\n')
+            page.get_by_text("2 run(s) · 1 critical · 1 healthy").first.wait_for(timeout=30_000)
+            browser.close()
+    finally:
+        stop(process)

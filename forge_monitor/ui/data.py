@@ -8,7 +8,8 @@ import shutil
 import tempfile
 import threading
 import weakref
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
@@ -30,6 +31,8 @@ class Loaded:
     reports: dict  # run_id -> Report
     errors: list  # FileProblem
     problems: list  # FileProblem
+    overview: list | None = field(default=None, repr=False, compare=False)  # fleet rows, computed once
+    recorded: bool = False  # recordings (the bundled samples): never "running", whatever their file times
 
     def default_run(self) -> str | None:
         """The run to open when the URL names none: the most severe alerts, then the most alerts, then by name.
@@ -158,6 +161,8 @@ class FolderCache:
         problems += [FileProblem(f"{folder}/{os.path.relpath(p, folder)}", LEAVES_ROOTS) for p in sorted(escaping)
                      if not _is_side_file(os.path.basename(p))]
         runs, reports, kept = [], {}, {}
+        entries: dict[str, tuple | None] = {}  # run id -> (signature, Run, Report); None: open it now
+        signatures = {}
         for spec in specs:
             files = [str(p) for stream in spec.streams for p in stream]
             side = beside.get(str(spec.primary.parent), [])
@@ -167,18 +172,29 @@ class FolderCache:
                 problems.append(FileProblem(f"{folder}/{os.path.relpath(files[0], folder)}",
                                             f"not read: {names} {LEAVES_ROOTS}"))
                 continue
-            signature = tuple((p, listing.get(p)) for p in files + side)
+            # The logs' stats, then the recipe / eval_results beside them: a change of the latter only
+            # re-reads the run in full (the recipe's advice and hyperparameters come with it).
+            signature = signatures[spec.run_id] = (tuple((p, listing.get(p)) for p in files),
+                                                   tuple((p, listing.get(p)) for p in side))
             previous = self.runs.get(spec.run_id)
             if previous is not None and previous[0] == signature:
-                entry = previous
+                entries[spec.run_id] = previous
+            elif previous is not None and _only_appended(previous[0], signature):
+                entries[spec.run_id] = _appended(previous, signature)  # None when it cannot be read on
             else:
-                try:
-                    run = open_run(spec)
-                except Exception as err:  # noqa: BLE001 - one file's failure is that file's problem
+                entries[spec.run_id] = None
+        opened = _open_all([spec for spec in specs if spec.run_id in entries and entries[spec.run_id] is None])
+        for spec in specs:
+            if spec.run_id not in entries:
+                continue
+            entry = entries[spec.run_id]
+            if entry is None:
+                result = opened[spec.run_id]
+                if isinstance(result, Exception):
                     problems.append(FileProblem(f"{folder}/{spec.primary.relative_to(folder).as_posix()}",
-                                                failure_reason(err)))
+                                                failure_reason(result)))
                     continue
-                entry = (signature, run, run_checks(run.frame, run.info))
+                entry = (signatures[spec.run_id], *result)
             kept[spec.run_id] = entry
             runs.append(entry[1])
             reports[spec.run_id] = entry[2]
@@ -189,6 +205,44 @@ class FolderCache:
 
 
 LEAVES_ROOTS = "is a symlink that leaves the allowed folders"
+OPEN_WORKERS = max(1, min(4, os.cpu_count() or 1))  # parsing is polars (it lets go of the GIL): threads overlap
+
+
+def _open_one(spec):
+    try:
+        run = open_run(spec)
+        return run, run_checks(run.frame, run.info)
+    except Exception as err:  # noqa: BLE001 - one file's failure is that file's problem
+        return err
+
+
+def _open_all(specs) -> dict:
+    """run id -> (Run, Report) or the exception that stopped it, opened on a few threads (a folder of
+    200 runs is read about 1.6x faster on 2 cores than one by one)."""
+    if len(specs) <= 1:
+        return {spec.run_id: _open_one(spec) for spec in specs}
+    with ThreadPoolExecutor(max_workers=OPEN_WORKERS) as pool:
+        return dict(zip((spec.run_id for spec in specs), pool.map(_open_one, specs)))
+
+
+def _only_appended(old, new) -> bool:
+    """The same log files, the same recipe and side files; only the logs' size or time changed."""
+    return old[1] == new[1] and [p for p, _ in old[0]] == [p for p, _ in new[0]]
+
+
+def _appended(previous: tuple, signature) -> tuple | None:
+    """A changed run read on from where its last read stopped (the incremental reader: only what was
+    appended; a file truncated or rewritten is noticed and read again), on a copy, so the answer that
+    sessions already hold never changes. None when that fails (the caller opens the run afresh)."""
+    from ..live import detached
+
+    try:
+        run = detached(previous[1])
+        run.live.refresh()
+        run.frame = run.live.frame
+        return signature, run, run_checks(run.frame, run.info)
+    except Exception:  # noqa: BLE001 - opened afresh instead, which reports the problem properly
+        return None
 
 
 @st.cache_resource(max_entries=16)

@@ -20,11 +20,14 @@ def source_picker() -> Loaded | None:
     st.sidebar.radio("Read runs from", list(state.SOURCES), format_func=state.SOURCES.get, key=state.SOURCE)
     source = st.session_state[state.SOURCE]
     loaded = None
+    st.session_state[state.RELOAD] = None
     if source == "samples":
         folder = sample_folder()
         bundled = folder.resolve() == (Path(__file__).resolve().parents[2] / "sample_logs")
         st.sidebar.caption(f"`{folder.name}/` — " + ("the bundled offline demo runs" if bundled else "set by FORGE_MONITOR_LOGS"))
         loaded = load_cached(folder)
+        loaded.recorded = bundled  # the same for every session that opens this folder
+        st.session_state[state.RELOAD] = lambda: _recorded(load_cached(folder), bundled)
     elif source == "folder":
         st.sidebar.text_input("Folder", key=state.FOLDER, placeholder="/data/runs/my-job")
         folder, reason = check_folder(st.session_state.get(state.FOLDER, ""))
@@ -32,6 +35,7 @@ def source_picker() -> Loaded | None:
             st.sidebar.error(reason)
         else:
             loaded = load_cached(folder)
+            st.session_state[state.RELOAD] = lambda: load_cached(folder)
     elif source == "upload":
         uploaded = st.sidebar.file_uploader(f"Log file (at most {MAX_UPLOAD_MB} MB)", key="uploaded_file")
         current = st.session_state.get(state.UPLOAD)
@@ -56,6 +60,11 @@ def source_picker() -> Loaded | None:
             with st.sidebar.expander(f"{len(loaded.problems)} file(s) skipped"):
                 for problem in loaded.problems:
                     st.caption(plain(str(problem)))
+    return loaded
+
+
+def _recorded(loaded: Loaded, bundled: bool) -> Loaded:
+    loaded.recorded = bundled
     return loaded
 
 
@@ -121,11 +130,15 @@ def _mlflow() -> Loaded | None:
         return None
 
 
-def run_picker(loaded: Loaded | None):
-    """Select one run (kept in the URL). Returns (run, report) or (None, None)."""
+def run_picker(loaded: Loaded | None, *, in_url: bool = True):
+    """Select one run (kept in the URL unless ``in_url`` is False). Returns (run, report) or (None, None)."""
     if loaded is None or not loaded.runs:
+        state.sync_url(with_run=False)
         return None, None
     run_ids = [run.info.run_id for run in loaded.runs]
+    chosen = st.session_state.pop(state.OPEN_RUN, None)  # a row picked in the overview
+    if chosen in run_ids:
+        st.session_state[state.RUN] = chosen
     if st.session_state.get(state.RUN) not in run_ids:  # the URL's ?run= wins when it names a run here
         st.session_state[state.RUN] = loaded.default_run()
 
@@ -135,7 +148,8 @@ def run_picker(loaded: Loaded | None):
                   if any(a.severity.value == level for a in alerts)]
         return f"{run_id}  ({', '.join(counts)})" if counts else run_id
 
-    st.sidebar.selectbox("Run", run_ids, key=state.RUN, format_func=label)
-    state.sync_url()
+    st.sidebar.selectbox("Run", run_ids, key=state.RUN, format_func=label,
+                         on_change=lambda: st.session_state.update({state.RUN_PICKED: True}))
+    state.sync_url(with_run=in_url)
     run = loaded.runs[run_ids.index(st.session_state[state.RUN])]
     return run, loaded.reports[run.info.run_id]

@@ -20,12 +20,24 @@ LOG_Y = "log_y"
 ROBUST_Y = "robust_y"
 UPLOAD = "upload"  # data.UploadDir: this session's uploaded file, in a temp folder removed with it
 MONITORS = "monitors"  # run id -> LiveMonitor, for live mode
+OPEN_RUN = "open_run"  # a run chosen in the overview, applied by the run picker before it is drawn
+RELOAD = "reload_source"  # a callable reading the source again (local folders), for the live overview
+RUN_PICKED = "run_picked"  # the sidebar's run picker was used: on the overview, that opens the run
 CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER = "job", "region", "platform", "cluster"
 ML_URI, ML_EXPERIMENT, ML_RUN = "mlflow_uri", "mlflow_experiment", "mlflow_run"
 
 SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
            "cloudwatch": "CloudWatch job", "mlflow": "MLflow"}
 _URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, ML_URI, ML_EXPERIMENT, ML_RUN)
+
+
+def keep_widget_values() -> None:
+    """Streamlit drops a widget's value when a page switch (``st.switch_page``) runs before the widget is
+    drawn again; writing the shared sidebar's values back as plain session state keeps the source,
+    folder, job and run across a switch (Streamlit's documented way to keep widget values across pages)."""
+    for key in _URL_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def init() -> None:
@@ -50,9 +62,10 @@ def init() -> None:
     st.session_state["_initialised"] = True
 
 
-def sync_url() -> None:
-    """Write the shareable part of the state back into the URL."""
-    for key in _URL_KEYS:
+def sync_url(*, with_run: bool = True) -> None:
+    """Write the shareable part of the state back into the URL (``with_run`` False on the overview,
+    whose link must open the overview again, not the run last picked)."""
+    for key in _URL_KEYS if with_run else [k for k in _URL_KEYS if k not in (RUN, STEP)]:
         value = st.session_state.get(key)
         if key == ML_URI and value and urlsplit(str(value)).username:
             value = None  # a user:password in the tracking URI never goes into a shareable link
@@ -61,3 +74,7 @@ def sync_url() -> None:
                 del st.query_params[key]
         elif st.query_params.get(key) != str(value):
             st.query_params[key] = str(value)
+    if not with_run:
+        for key in (RUN, STEP):
+            if key in st.query_params:
+                del st.query_params[key]
