@@ -26,9 +26,11 @@ first_visit = not st.session_state.get("_initialised")
 state.keep_widget_values()
 navigation = st.navigation(pages)
 on_overview = navigation.url_path == overview.url_path
-if first_visit and on_overview and st.query_params.get("run"):
-    # A shared link to the root that names a run (``/?run=…&step=…``) opens the run, as it did
-    # before the overview became the landing page.
+names_one = st.query_params.get("run") or (st.query_params.get("source") == "cloudwatch" and st.query_params.get("job")
+                                           and st.query_params.get("jobs") != "all")
+if first_visit and on_overview and names_one:
+    # A shared link to the root that names a run or one CloudWatch job (``/?run=…&step=…``,
+    # ``/?source=cloudwatch&job=…``) opens that run, as it did before the overview became the landing page.
     st.switch_page(run_page, query_params=st.query_params.to_dict())
 # The sidebar is shared by every page, so the source and the selected run survive page switches.
 loaded = source_picker()

@@ -16,10 +16,10 @@ filters = st.columns([2, 3, 1])
 text = filters[0].text_input("Filter", key="overview_filter", placeholder="run name, detector, status…")
 levels = filters[1].multiselect("Show", LEVELS, key="overview_levels", placeholder="every level")
 live = filters[2].toggle("Live", key="overview_live", disabled=reload is None,
-                         help="Look at the folder again every 5 s: new runs are added, runs that grew are read from "
+                         help="Look at the source again every 5 s: new runs are added, runs that grew are read from "
                               "where their last read stopped and only they are checked again."
-                         if reload else "Live overview is for local folders; a CloudWatch or MLflow run is followed "
-                                        "live on its run page.")
+                         if reload else "Live overview is for local folders and every CloudWatch training job; one "
+                                        "CloudWatch job or an MLflow run is followed live on its run page.")
 
 
 @st.fragment(run_every="5s" if live and reload else None)

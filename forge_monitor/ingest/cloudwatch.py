@@ -164,6 +164,9 @@ class _StreamState:
     token: str | None = None
     line: int = 1  # the stream's next line number: a restart or a skipped line is named by it
     carry: dict = field(default_factory=dict)
+    ingested: int | None = None  # DescribeLogStreams' lastIngestionTime, as last listed
+    ingested_read: int | None = None  # ... as it was when the stream was last read
+    read_at: float = 0.0  # time.monotonic() of the last GetLogEvents
 
 
 @dataclass
@@ -202,6 +205,11 @@ class CloudWatchRun:
     clients: dict | None = None
     info: RunInfo = None
     calls: int = 0  # API calls made, so the cost of a quiet refresh can be checked
+    # Fleet mode: a stream whose lastIngestionTime did not move since it was read is not read again,
+    # except every ``recheck_every`` seconds (that field is eventually consistent: it can lag behind
+    # new events, typically by less than an hour, so it never decides alone for long).
+    skip_quiet_streams: bool = False
+    recheck_every: float = 300.0
     notes: list[str] = field(default_factory=list)
     description: dict = field(default_factory=dict)
 
@@ -247,7 +255,12 @@ class CloudWatchRun:
         logs = self.clients["logs"]
         self._discover_streams()
         batches = {}
+        now = time.monotonic()
         for name, state in self._streams.items():
+            if self.skip_quiet_streams and state.token is not None and state.ingested is not None \
+                    and state.ingested == state.ingested_read and now - state.read_at < self.recheck_every:
+                continue  # listed as quiet since its last read
+            state.ingested_read, state.read_at = state.ingested, now
             token, events = state.token, []
             while True:
                 kwargs = {"logGroupName": SMTJ_GROUP, "logStreamName": name, "startFromHead": True}
@@ -272,15 +285,15 @@ class CloudWatchRun:
         found = []
         while True:
             page = self._api("logs:DescribeLogStreams", logs.describe_log_streams, **kwargs)
-            found.extend(s["logStreamName"] for s in page.get("logStreams", []))
+            found.extend((s["logStreamName"], s.get("lastIngestionTime")) for s in page.get("logStreams", []))
             if not page.get("nextToken") or page.get("nextToken") == kwargs.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]
         if not found and not self._streams:
             raise CloudWatchError(f"no log streams for job {self.source.job!r} in {SMTJ_GROUP} ({self.source.where}): "
                                   "check the job name and region; a job that has not started has no logs yet")
-        for name in found:
-            self._streams.setdefault(name, _StreamState())
+        for name, ingested in found:
+            self._streams.setdefault(name, _StreamState()).ingested = ingested
 
     def _hyperpod_group(self) -> str:
         if self._group:

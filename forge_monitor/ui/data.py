@@ -300,6 +300,45 @@ def mlflow_runs(uri: str, experiment: str, limit: int = 50) -> list[tuple[str, s
             for r in found]
 
 
+class FleetHolder:
+    """A region's training jobs (``CloudWatchFleet``), shared by every session that lists them, and the
+    ``Loaded`` of its last refresh (a new one after each refresh that changed something)."""
+
+    max_age = 60.0  # seconds a listing is reused by a page that is not live
+
+    def __init__(self, fleet):
+        self.fleet = fleet
+        self.loaded: Loaded | None = None
+        self.at = 0.0
+
+    def load(self, *, force: bool = False) -> Loaded:
+        import time
+
+        if self.loaded is not None and not force and time.monotonic() - self.at < self.max_age:
+            return self.loaded
+        changed = self.fleet.refresh()
+        self.at = time.monotonic()
+        if changed or self.loaded is None:
+            jobs = list(self.fleet.jobs.values())
+            runs = [j.run for j in jobs if j.run is not None]
+            problems = [FileProblem(j.name, j.error) for j in jobs if j.run is None and j.error]
+            errors = [] if runs or problems else [FileProblem(
+                "CloudWatch", "no training jobs match" + (f" the prefix {self.fleet.prefix!r}" if self.fleet.prefix else "")
+                + (f" created in the last {self.fleet.days:g} days" if self.fleet.days else ""))]
+            self.loaded = Loaded(runs, {j.run.info.run_id: j.report for j in jobs if j.run is not None}, errors, problems)
+        return self.loaded
+
+
+@st.cache_resource(show_spinner="Listing the training jobs in CloudWatch…", max_entries=4)
+def cloudwatch_fleet(region: str | None, prefix: str, days: float) -> FleetHolder:
+    """Every training job of a region whose name starts with ``prefix``, created in the last ``days``.
+    Raises CloudWatchError."""
+    from ..ingest.cloudwatch import CloudWatchSource
+    from ..ingest.cloudwatch_fleet import CloudWatchFleet
+
+    return FleetHolder(CloudWatchFleet(CloudWatchSource("", region=region or None), prefix, days))
+
+
 def find_jobs(name_contains: str, region: str | None) -> list[str]:
     from ..ingest.cloudwatch import CloudWatchSource, list_jobs
 

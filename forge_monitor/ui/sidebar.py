@@ -9,8 +9,8 @@ import streamlit as st
 
 from . import state
 from .components import plain
-from .data import (MAX_UPLOAD_MB, Loaded, check_folder, find_jobs, keep_upload, load_cached, load_cloudwatch, load_mlflow,
-                   mlflow_experiments, mlflow_runs, sample_folder)
+from .data import (MAX_UPLOAD_MB, Loaded, check_folder, cloudwatch_fleet, find_jobs, keep_upload, load_cached,
+                   load_cloudwatch, load_mlflow, mlflow_experiments, mlflow_runs, sample_folder)
 
 
 def source_picker() -> Loaded | None:
@@ -73,6 +73,10 @@ def _cloudwatch() -> Loaded | None:
     from ..ingest.cloudwatch import CloudWatchError
 
     st.sidebar.text_input("Region", key=state.CW_REGION, placeholder="default AWS settings")
+    st.sidebar.radio("Jobs", ["one", "all"], key=state.CW_SCOPE, horizontal=True,
+                     format_func={"one": "One job", "all": "Every training job"}.get)
+    if st.session_state.get(state.CW_SCOPE) == "all":
+        return _cloudwatch_fleet()
     st.sidebar.radio("Platform", ["smtj", "hyperpod"], key=state.CW_PLATFORM, horizontal=True,
                      format_func={"smtj": "Training job", "hyperpod": "HyperPod"}.get)
     if st.session_state.get(state.CW_PLATFORM) == "hyperpod":
@@ -128,6 +132,25 @@ def _mlflow() -> Loaded | None:
     except MLflowError as err:
         st.sidebar.error(str(err))
         return None
+
+
+def _cloudwatch_fleet() -> Loaded | None:
+    """Every SageMaker training job of the region (name prefix, creation window), for the overview."""
+    from ..ingest.cloudwatch import CloudWatchError
+
+    st.sidebar.text_input("Name starts with", key=state.CW_PREFIX, placeholder="any name")
+    st.sidebar.number_input("Created in the last (days)", min_value=0.1, max_value=365.0, step=1.0, key=state.CW_DAYS)
+    st.sidebar.caption("ListTrainingJobs, then each job's logs; a refresh reads only jobs still running "
+                       "(the README says what it costs in API calls).")
+    try:
+        holder = cloudwatch_fleet(st.session_state.get(state.CW_REGION), st.session_state.get(state.CW_PREFIX, "").strip(),
+                                  float(st.session_state.get(state.CW_DAYS) or 7.0))
+        loaded = holder.load()
+    except CloudWatchError as err:
+        st.sidebar.error(str(err))
+        return None
+    st.session_state[state.RELOAD] = lambda: holder.load(force=True)
+    return loaded
 
 
 def run_picker(loaded: Loaded | None, *, in_url: bool = True):

@@ -24,11 +24,13 @@ OPEN_RUN = "open_run"  # a run chosen in the overview, applied by the run picker
 RELOAD = "reload_source"  # a callable reading the source again (local folders), for the live overview
 RUN_PICKED = "run_picked"  # the sidebar's run picker was used: on the overview, that opens the run
 CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER = "job", "region", "platform", "cluster"
+CW_SCOPE, CW_PREFIX, CW_DAYS = "jobs", "prefix", "days"  # one job, or every job (prefix, created in the last days)
 ML_URI, ML_EXPERIMENT, ML_RUN = "mlflow_uri", "mlflow_experiment", "mlflow_run"
 
 SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
            "cloudwatch": "CloudWatch job", "mlflow": "MLflow"}
-_URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, ML_URI, ML_EXPERIMENT, ML_RUN)
+_URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, CW_SCOPE, CW_PREFIX, CW_DAYS,
+             ML_URI, ML_EXPERIMENT, ML_RUN)
 
 
 def keep_widget_values() -> None:
@@ -51,6 +53,12 @@ def init() -> None:
     st.session_state[CW_REGION] = params.get(CW_REGION, "") or None
     st.session_state[CW_PLATFORM] = params.get(CW_PLATFORM, "smtj") if params.get(CW_PLATFORM) in ("smtj", "hyperpod") else "smtj"
     st.session_state[CW_CLUSTER] = params.get(CW_CLUSTER, "")
+    st.session_state[CW_SCOPE] = "all" if params.get(CW_SCOPE) == "all" else "one"
+    st.session_state[CW_PREFIX] = params.get(CW_PREFIX, "")
+    try:
+        st.session_state[CW_DAYS] = min(max(float(params.get(CW_DAYS, 7)), 0.1), 365.0)
+    except ValueError:
+        st.session_state[CW_DAYS] = 7.0
     for key in (ML_URI, ML_EXPERIMENT, ML_RUN):
         st.session_state[key] = params.get(key, "")
     if params.get(RUN):

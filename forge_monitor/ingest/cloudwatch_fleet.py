@@ -1,0 +1,140 @@
+"""Every SageMaker training job of a region followed at once, for the overview (the fleet).
+
+``CloudWatchFleet(template, prefix, days)`` lists the training jobs whose name starts with
+``prefix`` and that were created in the last ``days`` (ListTrainingJobs, 100 a page, every page)
+and reads each one as ``scan --cloudwatch`` does. A refresh is bounded by what changed:
+
+- one ListTrainingJobs call per 100 jobs: new jobs and every job's status (no DescribeTrainingJob
+  per refresh);
+- a job that has ended and was read after it ended: no call at all;
+- a job in progress: one DescribeLogStreams, and GetLogEvents only for the streams whose
+  lastIngestionTime moved since they were read (that field is eventually consistent, so every
+  stream is also read at least every ``recheck_every`` seconds: a quiet job costs one call a
+  refresh, plus one GetLogEvents per stream every 5 minutes);
+- the detectors run again only for jobs that gained data.
+
+Opening a job the first time costs DescribeTrainingJob, DescribeLogStreams and its GetLogEvents pages.
+HyperPod clusters are not listed here (their jobs have no list API: follow one with ``--cluster``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from .cloudwatch import CloudWatchError, CloudWatchSource, _call, make_clients, open_cloudwatch
+
+ENDED = ("Completed", "Failed", "Stopped")
+MAX_JOBS = 500  # the newest jobs followed at most; more are listed in a note
+
+
+@dataclass
+class FleetJob:
+    name: str
+    status: str
+    run: object | None = None  # ingest.Run whose live is the CloudWatchRun
+    report: object | None = None
+    error: str | None = None  # why the job could not be read (listed, not hidden)
+    final_read: bool = False  # read once more after it ended: nothing more will come
+
+
+class CloudWatchFleet:
+    def __init__(self, template: CloudWatchSource, prefix: str = "", days: float | None = 7.0, clients=None,
+                 *, max_jobs: int = MAX_JOBS, checks=None):
+        from ..detectors import run_checks
+
+        self.template = template
+        self.prefix = prefix
+        self.days = days
+        self.clients = clients or make_clients(template)
+        self.max_jobs = max_jobs
+        self.jobs: dict[str, FleetJob] = {}
+        self.list_calls = 0
+        self.notes: list[str] = []
+        self.lock = threading.Lock()  # one refresh at a time (the dashboard shares a fleet between sessions)
+        self._checks = checks or run_checks
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far: the listing's and every job read (a job that failed to open is not counted)."""
+        return self.list_calls + sum(j.run.live.calls for j in self.jobs.values() if j.run is not None)
+
+    def list(self) -> list[dict]:
+        """The jobs named by the prefix and the window, newest first: ListTrainingJobs, every page."""
+        kwargs = {"MaxResults": 100, "SortBy": "CreationTime", "SortOrder": "Descending"}
+        if self.prefix:
+            kwargs["NameContains"] = self.prefix
+        if self.days:
+            kwargs["CreationTimeAfter"] = datetime.now(timezone.utc) - timedelta(days=self.days)
+        found: list[dict] = []
+        while True:
+            self.list_calls += 1
+            page = _call(self.template, "sagemaker:ListTrainingJobs", self.clients["sagemaker"].list_training_jobs, **kwargs)
+            for job in page.get("TrainingJobSummaries", []):
+                name = job["TrainingJobName"]
+                if name.startswith(self.prefix):  # the service matches anywhere in the name
+                    found.append({"name": name, "status": job.get("TrainingJobStatus", ""),
+                                  "created": job.get("CreationTime")})
+            token = page.get("NextToken")
+            if not token or token == kwargs.get("NextToken"):
+                break
+            kwargs["NextToken"] = token
+        found.sort(key=lambda j: j["created"] or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
+        if len(found) > self.max_jobs:
+            note = f"{len(found)} jobs match; the newest {self.max_jobs} are followed (narrow the prefix or the window)"
+            if note not in self.notes:
+                self.notes.append(note)
+        return found[: self.max_jobs]
+
+    def refresh(self) -> list[str]:
+        """List, open new jobs, read on in the jobs that may have more. Returns the jobs that changed."""
+        with self.lock:
+            changed = []
+            for summary in self.list():
+                name, status = summary["name"], summary["status"]
+                job = self.jobs.get(name)
+                if job is None:
+                    job = self.jobs[name] = FleetJob(name, status)
+                    self._open(job)
+                    changed.append(name)
+                    continue
+                job.status = status
+                if job.run is None:
+                    if job.error is not None and status not in ENDED:
+                        self._open(job)  # no logs yet a minute ago: a job starting up
+                        changed.append(name)
+                    continue
+                job.run.live.description["status"] = status
+                if job.final_read:
+                    continue
+                if self._read_on(job):
+                    changed.append(name)
+                job.final_read = status in ENDED  # this read came after it ended: nothing more will come
+            return changed
+
+    def _open(self, job: FleetJob) -> None:
+        try:
+            run = open_cloudwatch(replace(self.template, job=job.name), self.clients)
+        except CloudWatchError as err:
+            job.error = str(err)
+            return
+        run.live.skip_quiet_streams = True
+        run.live.description["status"] = job.status
+        job.run, job.error = run, None
+        job.report = self._checks(run.frame, run.info)
+        job.final_read = job.status in ENDED
+
+    def _read_on(self, job: FleetJob) -> bool:
+        live = job.run.live
+        before = live.last_new_data
+        try:
+            live.refresh()
+        except CloudWatchError as err:
+            job.error = str(err)
+            return False
+        if live.last_new_data == before:
+            return False
+        job.run.frame = live.frame
+        job.report = self._checks(job.run.frame, job.run.info)
+        return True

@@ -1,0 +1,141 @@
+"""Every training job of a region at once (the overview's CloudWatch source), against a real moto
+server over HTTP, with every API call counted by a botocore ``before-call`` hook on the clients.
+
+125 jobs (120 of a sweep, 5 others), 20 of them still training. moto marks every job ``Completed``;
+a job still training is made ``InProgress`` in moto's in-process backend (see test_watch_cloudwatch).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import pytest
+
+from forge_monitor.fleet import fleet_rows
+from forge_monitor.ingest.cloudwatch import SMTJ_GROUP, CloudWatchSource
+from forge_monitor.ingest.cloudwatch_fleet import CloudWatchFleet
+from test_cloudwatch import NOW_MS, aws, create_job, moto_url, put_lines, sample_lines  # noqa: F401 - fixtures
+from test_watch_cloudwatch import set_status
+
+SWEEP, RUNNING, SPIKY = 120, 20, 7  # sweep-007 has the loss spikes
+
+
+@pytest.fixture
+def calls(aws):
+    """Operation name -> calls made through the clients (the ground truth, whatever the code counts)."""
+    counted: Counter = Counter()
+    for client in aws.values():
+        client.meta.events.register("before-call", lambda model, **_: counted.update([model.name]))
+    return counted
+
+
+def make_jobs(aws) -> None:
+    healthy = sample_lines("nova-sft-lora-healthy")[:80]
+    spiky = sample_lines("nova-sft-datamix-high-lr")
+    for index in range(SWEEP + 5):
+        name = f"sweep-{index:03d}" if index < SWEEP else f"other-{index}"
+        create_job(aws["sagemaker"], name)
+        set_status(name, "InProgress" if index < RUNNING else "Completed")
+        put_lines(aws["logs"], SMTJ_GROUP, f"{name}/algo-1-1", spiky if index == SPIKY else healthy, start_ms=NOW_MS)
+
+
+def test_a_fleet_of_125_jobs_costs_a_bounded_number_of_calls_per_refresh(aws, calls):
+    make_jobs(aws)
+    calls.clear()  # the set-up's own calls
+    fleet = CloudWatchFleet(CloudWatchSource("", region="us-east-1"), prefix="sweep-", days=7, clients=dict(aws))
+
+    changed = fleet.refresh()
+    assert len(changed) == SWEEP and len(fleet.jobs) == SWEEP  # the prefix keeps the sweep only
+    pages = math.ceil((SWEEP + 5) / 100)  # moto pages before it filters, as a 100-job page may hold others
+    first = dict(calls)
+    assert first["ListTrainingJobs"] == pages and first["DescribeTrainingJob"] == SWEEP
+    assert first["DescribeLogStreams"] == SWEEP and first["GetLogEvents"] >= SWEEP
+    print(f"first refresh of {SWEEP} jobs: {sum(first.values())} calls {first}")
+
+    calls.clear()
+    assert fleet.refresh() == []  # nothing new anywhere
+    quiet = dict(calls)
+    # Ended jobs read after they ended cost nothing; a job in progress costs one DescribeLogStreams.
+    assert quiet == {"ListTrainingJobs": pages, "DescribeLogStreams": RUNNING}, quiet
+    assert fleet.calls == sum(first.values()) + sum(quiet.values())  # the fleet's own count agrees
+    print(f"quiet refresh: {sum(quiet.values())} calls {quiet}")
+
+    # One running job logs more lines (a NaN): only its stream is read, only it is checked again.
+    more = sample_lines("nova-sft-lora-healthy")[80:90]
+    first = next(i for i, line in enumerate(more) if "reduced_train_loss=" in line)
+    more[first] = re.sub(r"reduced_train_loss=[^,\]]+", "reduced_train_loss=nan", more[first])
+    put_lines(aws["logs"], SMTJ_GROUP, "sweep-003/algo-1-2", more, start_ms=NOW_MS + 10_000)
+    calls.clear()
+    assert fleet.refresh() == ["sweep-003"]
+    busy = dict(calls)
+    assert busy["DescribeLogStreams"] == RUNNING and 1 <= busy["GetLogEvents"] <= 3, busy
+    assert any(a.detector == "nonfinite" for a in fleet.jobs["sweep-003"].report.alerts)
+
+    # A job that ends is read once more, then never again; a new job is picked up.
+    set_status("sweep-004", "Completed")
+    create_job(aws["sagemaker"], "sweep-new")
+    set_status("sweep-new", "InProgress")
+    put_lines(aws["logs"], SMTJ_GROUP, "sweep-new/algo-1-1", sample_lines("nova-cpt-healthy")[:30], start_ms=NOW_MS)
+    assert fleet.refresh() == ["sweep-new"]
+    calls.clear()
+    fleet.refresh()
+    assert calls["DescribeLogStreams"] == RUNNING  # 19 of the first 20 still training, and the new one
+
+    # The overview's rows: the job's status, the spiky job first.
+    jobs = [j for j in fleet.jobs.values() if j.run is not None]
+    rows = fleet_rows([j.run for j in jobs], {j.run.info.run_id: j.report for j in jobs})
+    assert rows[0].run_id == f"sweep-{SPIKY:03d}" and rows[0].counts["critical"] >= 1
+    statuses = {row.run_id: row.status for row in rows}
+    # InProgress jobs whose newest line is months old (the samples' timestamps): the stalled detector holds.
+    assert statuses["sweep-000"] == "stalled" and statuses["sweep-004"] == "finished" and statuses["sweep-100"] == "finished"
+
+
+def test_a_stream_listed_as_quiet_is_still_read_every_recheck_interval(aws, calls):
+    """lastIngestionTime is eventually consistent: it never keeps a stream unread for longer than
+    ``recheck_every`` (0 here: every refresh reads every running stream)."""
+    make_jobs(aws)
+    fleet = CloudWatchFleet(CloudWatchSource("", region="us-east-1"), prefix="sweep-", days=7, clients=dict(aws))
+    fleet.refresh()
+    for job in fleet.jobs.values():
+        job.run.live.recheck_every = 0.0
+    calls.clear()
+    fleet.refresh()
+    assert calls["GetLogEvents"] == RUNNING and calls["DescribeLogStreams"] == RUNNING
+
+
+def test_jobs_outside_the_window_or_without_logs_are_said_not_hidden(aws, calls):
+    create_job(aws["sagemaker"], "sweep-nologs")
+    set_status("sweep-nologs", "InProgress")
+    fleet = CloudWatchFleet(CloudWatchSource("", region="us-east-1"), prefix="sweep-", days=7, clients=dict(aws))
+    fleet.refresh()
+    job = fleet.jobs["sweep-nologs"]
+    assert job.run is None and "sweep-nologs" in job.error  # no log group or no stream yet: said, with the job
+    put_lines(aws["logs"], SMTJ_GROUP, "sweep-nologs/algo-1-1", sample_lines("nova-cpt-healthy")[:30], start_ms=NOW_MS)
+    assert fleet.refresh() == ["sweep-nologs"] and fleet.jobs["sweep-nologs"].run is not None  # its logs arrived
+
+
+def test_the_overview_lists_every_training_job_of_the_region(aws):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import PROJECT_ROOT
+
+    for index, (name, status) in enumerate([("ov-spiky", "InProgress"), ("ov-done", "Completed"), ("ov-failed", "Failed")]):
+        create_job(aws["sagemaker"], name)
+        set_status(name, status)
+        folder = "nova-sft-datamix-high-lr" if name == "ov-spiky" else "nova-cpt-healthy"
+        put_lines(aws["logs"], SMTJ_GROUP, f"{name}/algo-1-1", sample_lines(folder)[:200], start_ms=NOW_MS)
+    create_job(aws["sagemaker"], "ov-starting")  # no logs yet: listed with the reason
+    set_status("ov-starting", "InProgress")
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"source": "cloudwatch", "jobs": "all", "prefix": "ov-", "region": "us-east-1"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Runs"
+    table = at.dataframe[0].value
+    status = dict(zip(table["Run"], table["Status"]))
+    assert status["ov-done"] == "finished" and status["ov-failed"] == "failed" and status["ov-starting"] == "unreadable"
+    assert table["Run"].iloc[0] == "ov-spiky" and table["critical"].iloc[0] >= 1  # worst first
+    starting = table[table["Run"] == "ov-starting"].iloc[0]
+    assert "no log streams" in starting["Worst alert"]
