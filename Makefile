@@ -42,8 +42,9 @@ chromium:
 test: $(VENV)/.dev $(MLFLOW_VENV)/.installed chromium
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.dev
-	$(PY) bench/ingest_bench.py; ingest=$$?; $(PY) bench/detect.py; detect=$$?; exit $$((ingest || detect))
+bench: $(VENV)/.dev chromium
+	$(PY) bench/ingest_bench.py; ingest=$$?; $(PY) bench/detect.py; detect=$$?; \
+	$(PY) bench/overview_bench.py; overview=$$?; exit $$((ingest || detect || overview))
 
 samples: $(VENV)/.runtime
 	$(PY) -m forge_monitor samples --out sample_logs
