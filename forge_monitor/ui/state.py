@@ -29,6 +29,8 @@ ML_URI, ML_EXPERIMENT, ML_RUN = "mlflow_uri", "mlflow_experiment", "mlflow_run"
 
 SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
            "cloudwatch": "CloudWatch job", "mlflow": "MLflow"}
+_CLOUDWATCH_KEYS = (CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, CW_SCOPE, CW_PREFIX, CW_DAYS)
+_MLFLOW_KEYS = (ML_URI, ML_EXPERIMENT, ML_RUN)
 _URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, CW_SCOPE, CW_PREFIX, CW_DAYS,
              ML_URI, ML_EXPERIMENT, ML_RUN)
 
@@ -73,10 +75,14 @@ def init() -> None:
 def sync_url(*, with_run: bool = True) -> None:
     """Write the shareable part of the state back into the URL (``with_run`` False on the overview,
     whose link must open the overview again, not the run last picked)."""
+    source = st.session_state.get(SOURCE)
     for key in _URL_KEYS if with_run else [k for k in _URL_KEYS if k not in (RUN, STEP)]:
         value = st.session_state.get(key)
         if key == ML_URI and value and urlsplit(str(value)).username:
             value = None  # a user:password in the tracking URI never goes into a shareable link
+        if (key in _CLOUDWATCH_KEYS and source != "cloudwatch") or (key in _MLFLOW_KEYS and source != "mlflow") \
+                or (key == CW_SCOPE and value == "one") or (key == CW_DAYS and value == 7.0):
+            value = None  # another source's settings, or a default: not in the link
         if value in (None, ""):
             if key in st.query_params:
                 del st.query_params[key]
