@@ -28,7 +28,7 @@ CW_SCOPE, CW_PREFIX, CW_DAYS = "jobs", "prefix", "days"  # one job, or every job
 ML_URI, ML_EXPERIMENT, ML_RUN = "mlflow_uri", "mlflow_experiment", "mlflow_run"
 
 SOURCES = {"samples": "Bundled sample logs", "folder": "Local folder", "upload": "Upload a file",
-           "cloudwatch": "CloudWatch job", "mlflow": "MLflow"}
+           "cloudwatch": "CloudWatch", "mlflow": "MLflow"}
 _CLOUDWATCH_KEYS = (CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, CW_SCOPE, CW_PREFIX, CW_DAYS)
 _MLFLOW_KEYS = (ML_URI, ML_EXPERIMENT, ML_RUN)
 _URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUSTER, CW_SCOPE, CW_PREFIX, CW_DAYS,
