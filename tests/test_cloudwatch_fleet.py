@@ -139,3 +139,65 @@ def test_the_overview_lists_every_training_job_of_the_region(aws):
     assert table["Run"].iloc[0] == "ov-spiky" and table["critical"].iloc[0] >= 1  # worst first
     starting = table[table["Run"] == "ov-starting"].iloc[0]
     assert "no log streams" in starting["Worst alert"]
+
+
+def test_every_job_of_a_hyperpod_cluster_is_read_in_one_pass_per_refresh(aws, calls):
+    """101 jobs in one cluster's node streams: they are found by the ``[job]`` prefix of their lines,
+    each read as the single-job source reads it, and a quiet refresh is one call for the cluster."""
+    from forge_monitor.ingest.cloudwatch import open_cloudwatch
+    from forge_monitor.ingest.cloudwatch_fleet import HyperPodFleet
+
+    group = "/aws/sagemaker/Clusters/fleet-cluster/abc123"
+    sample = sample_lines("nova-rft-hyperpod-kl-spike")  # every line starts with [rft-hp-lora]
+    jobs = [f"hp-{i:03d}" for i in range(101)]
+    for start in range(0, len(jobs), 10):
+        stream_lines = []
+        for name in jobs[start:start + 10]:
+            lines = sample if name == "hp-007" else sample[:40]
+            stream_lines += [line.replace("[rft-hp-lora]", f"[{name}]", 1) for line in lines]
+        put_lines(aws["logs"], group, f"SagemakerHyperPodTrainingJob/rig/hyperpod-i-{start:04d}", stream_lines,
+                  start_ms=NOW_MS)
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/rig/hyperpod-i-other",
+              ["[other-7] [2026-03-01 21:00:00,000] [INFO] Training epoch 0, iteration 1/9 | global_step: 1 | kl: 99"],
+              start_ms=NOW_MS)
+    calls.clear()
+    source = CloudWatchSource("", platform="hyperpod", cluster="fleet-cluster", region="us-east-1")
+    fleet = HyperPodFleet(source, prefix="hp-", days=7, clients=dict(aws))
+    assert sorted(fleet.refresh()) == jobs  # other-7 is outside the prefix
+    first = dict(calls)
+    assert first["DescribeLogGroups"] == 1 and first["FilterLogEvents"] >= 1 and set(first) == {"DescribeLogGroups", "FilterLogEvents"}
+    single = open_cloudwatch(CloudWatchSource("hp-007", platform="hyperpod", cluster="fleet-cluster", region="us-east-1"),
+                             dict(aws))
+    assert fleet.jobs["hp-007"].run.frame.drop(columns="run_id").equals(single.frame.drop(columns="run_id"))
+    assert any(a.detector == "kl_spike" for a in fleet.jobs["hp-007"].report.alerts)
+
+    calls.clear()
+    assert fleet.refresh() == []
+    assert dict(calls) == {"FilterLogEvents": 1}  # the whole cluster, quiet: one call
+    last = sample[39].replace("[rft-hp-lora]", "[hp-050]", 1)
+    step = int(re.search(r"global_step: (\d+)", last)[1])
+    more = [line.replace("[rft-hp-lora]", "[hp-050]", 1) for line in sample[40:45]]
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/rig/hyperpod-i-late", more, start_ms=NOW_MS + 600_000)
+    calls.clear()
+    assert fleet.refresh() == ["hp-050"] and dict(calls) == {"FilterLogEvents": 1}
+    assert int(fleet.jobs["hp-050"].run.frame["step"].max()) > step
+
+
+def test_the_overview_lists_every_job_of_a_hyperpod_cluster(aws):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import PROJECT_ROOT
+
+    group = "/aws/sagemaker/Clusters/ui-cluster/abc123"
+    sample = sample_lines("nova-rft-hyperpod-kl-spike")
+    put_lines(aws["logs"], group, "SagemakerHyperPodTrainingJob/rig/hyperpod-i-0001",
+              [line.replace("[rft-hp-lora]", "[uihp-spike]", 1) for line in sample]
+              + [line.replace("[rft-hp-lora]", "[uihp-calm]", 1) for line in sample[:40]], start_ms=NOW_MS)
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"source": "cloudwatch", "platform": "hyperpod", "cluster": "ui-cluster", "jobs": "all",
+                            "prefix": "uihp-", "region": "us-east-1"})
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["Run"]) == ["uihp-spike", "uihp-calm"]  # the KL spike first
+    assert table["warning"].iloc[0] >= 1 and "kl_spike" in table["Worst alert"].iloc[0]

@@ -245,6 +245,14 @@ class CloudWatchRun:
             self._frame = self._merge_hosts()  # now, so the note about hosts in RunInfo is current
         return []
 
+    def feed(self, messages: list[str]) -> int:
+        """Lines of this job read elsewhere (a HyperPod cluster read once for all of its jobs), added as
+        a refresh adds its own. Returns the rows added."""
+        added = self._ingest({"": messages}) if messages else 0
+        if added:
+            self._frame = self._merge_hosts()
+        return added
+
     # --- logs -------------------------------------------------------------------------------------
     def _api(self, action: str, fn, **kwargs):
         self.calls += 1

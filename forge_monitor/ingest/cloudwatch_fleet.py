@@ -14,16 +14,24 @@ and reads each one as ``scan --cloudwatch`` does. A refresh is bounded by what c
 - the detectors run again only for jobs that gained data.
 
 Opening a job the first time costs DescribeTrainingJob, DescribeLogStreams and its GetLogEvents pages.
-HyperPod clusters are not listed here (their jobs have no list API: follow one with ``--cluster``).
+
+``HyperPodFleet(template, prefix, days)``: every job of a HyperPod cluster. Its jobs have no list API,
+but every line a job writes starts with the job's name (``[rft-1] [2025-12-17 04:54:49,774] ...``), so
+the cluster's log group is read once for all of its jobs: FilterLogEvents over the nodes' streams
+from the last event seen (the first read: from ``days`` ago), each line handed to its job. A quiet
+refresh is one FilterLogEvents call for the whole cluster; a job is listed once it logged a line.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from .cloudwatch import CloudWatchError, CloudWatchSource, _call, make_clients, open_cloudwatch
+from .cloudwatch import (HYPERPOD_STREAMS, CloudWatchError, CloudWatchRun, CloudWatchSource, _call, make_clients,
+                         open_cloudwatch)
 
 ENDED = ("Completed", "Failed", "Stopped")
 MAX_JOBS = 500  # the newest jobs followed at most; more are listed in a note
@@ -138,3 +146,87 @@ class CloudWatchFleet:
         job.run.frame = live.frame
         job.report = self._checks(job.run.frame, job.run.info)
         return True
+
+
+_JOB_LINE = re.compile(r"\s*\[(?P<job>[A-Za-z0-9][A-Za-z0-9._-]*)\] \[\d{4}-")
+
+
+class HyperPodFleet:
+    """Every job of one HyperPod cluster whose name starts with ``prefix``, with lines in the last ``days``."""
+
+    def __init__(self, template: CloudWatchSource, prefix: str = "", days: float | None = 7.0, clients=None,
+                 *, max_jobs: int = MAX_JOBS, checks=None):
+        from ..detectors import run_checks
+
+        if not template.cluster:
+            raise CloudWatchError("HyperPod needs the cluster name")
+        self.template = template
+        self.prefix = prefix
+        self.days = days
+        self.clients = clients or make_clients(template)
+        self.max_jobs = max_jobs
+        self.jobs: dict[str, FleetJob] = {}
+        self.notes: list[str] = []
+        self.lock = threading.Lock()
+        self._checks = checks or run_checks
+        self._reader = CloudWatchRun(replace(template, job=""), self.clients)  # finds the group, counts the calls
+        self._last_time: int | None = None
+        self._seen_at_last: set[str] = set()  # event ids at the last time read (startTime is inclusive)
+
+    @property
+    def calls(self) -> int:
+        return self._reader.calls
+
+    def refresh(self) -> list[str]:
+        """Read the cluster's new lines once and hand each to its job. Returns the jobs that changed."""
+        with self.lock:
+            lines: dict[str, list[tuple]] = {}
+            for event in self._new_events():
+                match = _JOB_LINE.match(event["message"])
+                if match is None or not match["job"].startswith(self.prefix):
+                    continue
+                lines.setdefault(match["job"], []).append((event["timestamp"], event.get("logStreamName", ""),
+                                                           event["message"]))
+            changed = []
+            for name, events in lines.items():
+                job = self.jobs.get(name)
+                if job is None:
+                    if len(self.jobs) >= self.max_jobs:
+                        note = f"more than {self.max_jobs} jobs in the cluster: the first {self.max_jobs} are followed"
+                        if note not in self.notes:
+                            self.notes.append(note)
+                        continue
+                    run = CloudWatchRun(replace(self.template, job=name), self.clients)
+                    run.description["status"] = None  # HyperPod jobs have no status API: judged from the data
+                    job = self.jobs[name] = FleetJob(name, "", run.to_run())
+                live = job.run.live
+                if live.feed([message for _, _, message in sorted(events, key=lambda e: (e[0], e[1]))]):
+                    job.run.frame = live.frame
+                    job.report = self._checks(job.run.frame, job.run.info)
+                    changed.append(name)
+                elif job.report is None:
+                    job.report = self._checks(job.run.frame, job.run.info)
+            return changed
+
+    def _new_events(self) -> list[dict]:
+        reader = self._reader
+        group = reader._hyperpod_group()
+        start = self._last_time if self._last_time is not None else \
+            int((time.time() - (self.days or 14) * 86400) * 1000)
+        kwargs = {"logGroupName": group, "logStreamNamePrefix": HYPERPOD_STREAMS, "startTime": start}
+        if self.template.page_limit:
+            kwargs["limit"] = self.template.page_limit
+        events = []
+        while True:
+            page = reader._api("logs:FilterLogEvents", self.clients["logs"].filter_log_events, **kwargs)
+            events.extend(e for e in page.get("events", []) if e.get("eventId") not in self._seen_at_last)
+            token = page.get("nextToken")
+            if not token or token == kwargs.get("nextToken"):
+                break
+            kwargs["nextToken"] = token
+        if events:
+            last = max(e["timestamp"] for e in events)
+            at_last = {e.get("eventId") for e in events if e["timestamp"] == last}
+            self._seen_at_last = at_last | (self._seen_at_last if last == self._last_time else set())
+            self._last_time = last
+        return events

@@ -329,14 +329,15 @@ class FleetHolder:
         return self.loaded
 
 
-@st.cache_resource(show_spinner="Listing the training jobs in CloudWatch…", max_entries=4)
-def cloudwatch_fleet(region: str | None, prefix: str, days: float) -> FleetHolder:
-    """Every training job of a region whose name starts with ``prefix``, created in the last ``days``.
-    Raises CloudWatchError."""
+@st.cache_resource(show_spinner="Listing the jobs in CloudWatch…", max_entries=4)
+def cloudwatch_fleet(region: str | None, prefix: str, days: float, platform: str = "smtj", cluster: str = "") -> FleetHolder:
+    """Every training job of a region (or every job of a HyperPod cluster) whose name starts with
+    ``prefix``, created (logged) in the last ``days``. Raises CloudWatchError."""
     from ..ingest.cloudwatch import CloudWatchSource
-    from ..ingest.cloudwatch_fleet import CloudWatchFleet
+    from ..ingest.cloudwatch_fleet import CloudWatchFleet, HyperPodFleet
 
-    return FleetHolder(CloudWatchFleet(CloudWatchSource("", region=region or None), prefix, days))
+    source = CloudWatchSource("", platform=platform, cluster=cluster or None, region=region or None)
+    return FleetHolder((HyperPodFleet if platform == "hyperpod" else CloudWatchFleet)(source, prefix, days))
 
 
 def find_jobs(name_contains: str, region: str | None) -> list[str]:

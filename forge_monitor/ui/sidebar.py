@@ -73,14 +73,14 @@ def _cloudwatch() -> Loaded | None:
     from ..ingest.cloudwatch import CloudWatchError
 
     st.sidebar.text_input("Region", key=state.CW_REGION, placeholder="default AWS settings")
-    st.sidebar.radio("Jobs", ["one", "all"], key=state.CW_SCOPE, horizontal=True,
-                     format_func={"one": "One job", "all": "Every training job"}.get)
-    if st.session_state.get(state.CW_SCOPE) == "all":
-        return _cloudwatch_fleet()
     st.sidebar.radio("Platform", ["smtj", "hyperpod"], key=state.CW_PLATFORM, horizontal=True,
                      format_func={"smtj": "Training job", "hyperpod": "HyperPod"}.get)
     if st.session_state.get(state.CW_PLATFORM) == "hyperpod":
         st.sidebar.text_input("Cluster name", key=state.CW_CLUSTER)
+    st.sidebar.radio("Jobs", ["one", "all"], key=state.CW_SCOPE, horizontal=True,
+                     format_func={"one": "One job", "all": "Every job"}.get)
+    if st.session_state.get(state.CW_SCOPE) == "all":
+        return _cloudwatch_fleet()
     st.sidebar.text_input("Job name", key=state.CW_JOB, placeholder="my-nova-sft-job")
     if st.session_state.get(state.CW_PLATFORM) == "smtj" and st.sidebar.button("Find jobs by name", key="cw_find"):
         try:
@@ -135,16 +135,25 @@ def _mlflow() -> Loaded | None:
 
 
 def _cloudwatch_fleet() -> Loaded | None:
-    """Every SageMaker training job of the region (name prefix, creation window), for the overview."""
+    """Every SageMaker training job of the region, or every job of a HyperPod cluster (name prefix,
+    time window), for the overview."""
     from ..ingest.cloudwatch import CloudWatchError
 
+    hyperpod = st.session_state.get(state.CW_PLATFORM) == "hyperpod"
+    cluster = st.session_state.get(state.CW_CLUSTER, "").strip()
+    if hyperpod and not cluster:
+        st.sidebar.caption("Enter the cluster name: its jobs are found in its log group.")
+        return None
     st.sidebar.text_input("Name starts with", key=state.CW_PREFIX, placeholder="any name")
-    st.sidebar.number_input("Created in the last (days)", min_value=0.1, max_value=365.0, step=1.0, key=state.CW_DAYS)
-    st.sidebar.caption("ListTrainingJobs, then each job's logs; a refresh reads only jobs still running "
+    st.sidebar.number_input("Logged in the last (days)" if hyperpod else "Created in the last (days)", min_value=0.1,
+                            max_value=365.0, step=1.0, key=state.CW_DAYS)
+    st.sidebar.caption(("The cluster's log group, read once for all its jobs" if hyperpod else
+                        "ListTrainingJobs, then each job's logs") + "; a refresh reads only what is new "
                        "(the README says what it costs in API calls).")
     try:
         holder = cloudwatch_fleet(st.session_state.get(state.CW_REGION), st.session_state.get(state.CW_PREFIX, "").strip(),
-                                  float(st.session_state.get(state.CW_DAYS) or 7.0))
+                                  float(st.session_state.get(state.CW_DAYS) or 7.0), "hyperpod" if hyperpod else "smtj",
+                                  cluster if hyperpod else "")
         loaded = holder.load()
     except CloudWatchError as err:
         st.sidebar.error(str(err))
