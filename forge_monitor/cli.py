@@ -346,9 +346,23 @@ def cmd_watch(args) -> int:
     if args.repeat is not None and not (args.repeat > 0 and math.isfinite(args.repeat)):
         print("forge-monitor: --repeat must be a positive number of hours", file=sys.stderr)
         return 2
-    if not (args.paths or args.cloudwatch or args.cloudwatch_prefix):
-        print("forge-monitor: watch needs PATH..., --cloudwatch JOB or --cloudwatch-prefix PREFIX", file=sys.stderr)
+    if (args.experiment or args.run) and args.mlflow is None:
+        print("forge-monitor: --experiment and --run choose MLflow runs: add --mlflow [TRACKING_URI]", file=sys.stderr)
         return 2
+    if not (args.paths or args.cloudwatch or args.cloudwatch_prefix or args.mlflow is not None):
+        print("forge-monitor: watch needs PATH..., --cloudwatch JOB, --cloudwatch-prefix PREFIX or --mlflow [URI]",
+              file=sys.stderr)
+        return 2
+    mlflow = None
+    if args.mlflow is not None:
+        from .ingest.mlflow import MLflowError, MLflowSource
+
+        mlflow = MLflowSource(args.mlflow or None, experiment=args.experiment, run=args.run, max_runs=args.max_runs)
+        try:
+            mlflow.uri()
+        except MLflowError as err:
+            print(f"forge-monitor: {err}", file=sys.stderr)
+            return 2
     if args.cloudwatch_prefix and args.platform != "smtj":
         print("forge-monitor: --cloudwatch-prefix lists SageMaker training jobs (ListTrainingJobs): "
               "not for --platform hyperpod", file=sys.stderr)
@@ -394,9 +408,12 @@ def cmd_watch(args) -> int:
                     group_wait=group_wait)
     watcher = Watcher(args.paths, outbox, state, dashboard_url=args.dashboard_url, config=config,
                       cloudwatch=args.cloudwatch, prefixes=args.cloudwatch_prefix, template=template, clients=clients,
-                      stop_on=stop_on, repeat=args.repeat * 3600 if args.repeat else None)
+                      stop_on=stop_on, repeat=args.repeat * 3600 if args.repeat else None, mlflow=mlflow)
     sources = [*args.paths, *(f"CloudWatch job {j}" for j in args.cloudwatch),
-               *(f"CloudWatch jobs {p}* (InProgress)" for p in args.cloudwatch_prefix)]
+               *(f"CloudWatch jobs {p}* (InProgress)" for p in args.cloudwatch_prefix),
+               *([f"MLflow {mlflow.uri()}" + (f" experiment {args.experiment!r}" if args.experiment else "")
+                  + (f" run {args.run!r}" if args.run else f" (newest {args.max_runs} runs, RUNNING ones followed)")]
+                 if mlflow else [])]
     log(f"following {', '.join(sources)} every {args.interval:g} s; alerts of a run grouped over {group_wait:g} s; "
         f"state in {state.path}")
     for rule in stop_on:
@@ -476,6 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--cloudwatch-prefix", action="append", default=[], metavar="PREFIX",
                        help="follow every SageMaker training job InProgress whose name starts with PREFIX "
                             "(listed again every 6 refreshes); repeatable")
+    watch.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
+                       help="follow MLflow runs (http(s):// URL or SageMaker MLflow ARN; without a value: "
+                            "MLFLOW_TRACKING_URI); new runs found every 6 refreshes, ended ones read to the end and dropped")
+    watch.add_argument("--experiment", metavar="NAME", help="MLflow experiment (name or id)")
+    watch.add_argument("--run", metavar="RUN", help="MLflow run (id or name); default: the experiment's newest runs")
+    watch.add_argument("--max-runs", type=int, default=20, metavar="N",
+                       help="how many of the newest MLflow runs to look at when no --run is named (default: 20)")
     watch.add_argument("--platform", choices=("smtj", "hyperpod"), default="smtj", help="where the jobs run (default: smtj)")
     watch.add_argument("--cluster", help="HyperPod cluster name")
     watch.add_argument("--region", help="AWS region (default: the usual AWS settings)")

@@ -173,6 +173,8 @@ def build_message(run_id: str, alerts: list[dict], dashboard_url: str | None = N
         lines = [f"Run: {run_id}", f"Detector: {alert['detector']}", f"Severity: {alert['severity']}",
                  f"Steps: {alert['step']}-{alert['step_end']}", f"Seen: {alert['message']}",
                  f"Remediation: {alert['remediation']}"]
+        if alert.get("escalated_from"):  # seen before at a lower severity; more points made it worse
+            lines.append(f"Escalated: from {alert['escalated_from']} to {alert['severity']}")
         if alert.get("action"):  # --stop-on: what was done about it (the job stopped, or why not)
             lines.append(f"Action: {alert['action']}")
         if dashboard_url:

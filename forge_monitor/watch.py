@@ -32,6 +32,7 @@ from types import SimpleNamespace
 from .ingest import RunSpec, find_runs, open_run
 from .ingest.discover import failure_reason
 from .ingest.snapshot import load_snapshot, save_snapshot
+from .alerts import Severity
 from .live import LiveMonitor, same_alert
 from .notify import Outbox, log
 from .watch_cloudwatch import cloudwatch_key, in_progress_jobs, is_cloudwatch, parse_stop_rule, stop_job  # noqa: F401 - parse_stop_rule is API
@@ -60,6 +61,8 @@ def _state_key(monitor: LiveMonitor) -> str:
     two watched folders may both hold ``job-x/train.log``. A CloudWatch run: ``cloudwatch:<region>:<job>``."""
     if is_cloudwatch(monitor.run.live):
         return cloudwatch_key(monitor.run.live)
+    if monitor.run.info.source.startswith("mlflow:"):
+        return monitor.run.info.source  # mlflow:<server>:<run id>
     return str(Path(monitor.run.info.source).resolve())
 
 
@@ -128,10 +131,12 @@ class Watcher:
 
     def __init__(self, paths, outbox: Outbox, state: WatchState, *, dashboard_url: str | None = None,
                  config: dict | None = None, definitions=None, cloudwatch=(), prefixes=(), template=None,
-                 clients=None, stop_on=(), repeat: float | None = None, clock=time.time):
+                 clients=None, stop_on=(), repeat: float | None = None, clock=time.time, mlflow=None):
         self.paths = [Path(p) for p in paths]
         self.jobs = list(dict.fromkeys(cloudwatch))  # the CloudWatch jobs to follow (named, then found)
         self.prefixes = list(prefixes)
+        self.mlflow = mlflow  # an MLflowSource: its runs are followed (new ones found every relist_every refreshes)
+        self._mlflow_client = None
         self.template = template
         self.clients = clients
         self.stop_on = list(stop_on)
@@ -208,6 +213,42 @@ class Watcher:
             self._drop_if_finished(key, monitor, monitor.run.live.description.get("status"))
         return queued
 
+    def _open_mlflow(self) -> int:
+        """The MLflow runs the source names that are not followed yet: a named run (``--run``) whatever
+        its status, else the experiment's newest runs that are RUNNING (a run that starts later is found
+        here). Each is read in full once; a run that has ended is read to its end and dropped."""
+        from .ingest.discover import infer_details
+        from .ingest.mlflow import MLflowClient, MLflowError, MLflowRun, find_runs
+
+        where = f"--mlflow {self.mlflow.tracking_uri or 'MLFLOW_TRACKING_URI'}"
+        try:
+            self._mlflow_client = self._mlflow_client or MLflowClient(self.mlflow)
+            found = find_runs(self._mlflow_client, self.mlflow)
+        except MLflowError as err:
+            self._say(where, f"{err}; looking again later")
+            return 0
+        self._said.pop(where, None)
+        queued = 0
+        for payload, experiment in found:
+            run_uuid = payload["info"]["run_id"]
+            key = f"mlflow:{self._mlflow_client.where}:{run_uuid}"
+            if key in self.monitors or run_uuid in self._finished:
+                continue
+            if not self.mlflow.run and payload["info"].get("status") not in ("RUNNING", "SCHEDULED"):
+                continue  # found by experiment: only runs in progress are followed (as --cloudwatch-prefix does)
+            label = f"{experiment}/{payload['info'].get('run_name') or run_uuid}"
+            live = MLflowRun(self._mlflow_client, payload, experiment, label)
+            try:
+                live.refresh()
+            except MLflowError as err:
+                self._say(key, f"{err}; looking again later")
+                continue
+            infer_details(live.info, live.frame, Path(label), ["mlflow"])
+            monitor = LiveMonitor(live.to_run(), self.config)
+            queued += self._follow(key, monitor, f"MLflow run {label} ({run_uuid}")
+            self._drop_if_finished(key, monitor, self._status(monitor))
+        return queued
+
     def _follow(self, key: str, monitor: LiveMonitor, what: str) -> int:
         """Start following a run just read in full: log it, then hand over the alerts it already has."""
         self.monitors[key] = monitor
@@ -218,8 +259,12 @@ class Watcher:
         return queued
 
     def _status(self, monitor: LiveMonitor) -> str | None:
-        """DescribeTrainingJob's status now (SMTJ), or None when unknown (HyperPod, a logs-only job)."""
+        """DescribeTrainingJob's status now (SMTJ), an MLflow run's status as of its last read
+        (``InProgress`` while RUNNING), or None when unknown (HyperPod, a logs-only job, a local file)."""
         live = monitor.run.live
+        if monitor.run.info.source.startswith("mlflow:"):
+            status = (live.payload.get("info") or {}).get("status")
+            return None if status is None else "InProgress" if status in ("RUNNING", "SCHEDULED") else status
         if not is_cloudwatch(live) or live.source.platform != "smtj" or not live.description:
             return None
         try:
@@ -230,8 +275,9 @@ class Watcher:
     def _drop_if_finished(self, key: str, monitor: LiveMonitor, status: str | None) -> None:
         if status is None or status == "InProgress":
             return
-        job = monitor.run.live.source.job
-        log(f"{job}: finished ({status}); read to the end, no longer followed")
+        job = monitor.run.live.run_uuid if key.startswith("mlflow:") else monitor.run.live.source.job
+        name = monitor.run.info.run_id if key.startswith("mlflow:") else job
+        log(f"{name}: finished ({status}); read to the end, no longer followed")
         self.monitors.pop(key, None)
         self._finished.add(job)
         self.jobs = [j for j in self.jobs if j != job]
@@ -244,6 +290,8 @@ class Watcher:
             self._relist()
         opened = set(self.monitors)
         queued += self._open_jobs()
+        if self.mlflow is not None and check:
+            queued += self._open_mlflow()
         opened = set(self.monitors) - opened
         for spec in self._specs():
             key = str(spec.primary)
@@ -307,8 +355,8 @@ class Watcher:
         ``checkpoint_every`` seconds (``force``: now, as the watch ends). A failed write is said, not fatal."""
         now = time.monotonic()
         for key, monitor in self.monitors.items():
-            if is_cloudwatch(monitor.run.live):
-                continue
+            if is_cloudwatch(monitor.run.live) or key.startswith("mlflow:"):
+                continue  # remote runs are read again from their start (their cursors are the service's)
             position = self._position(monitor.run)
             saved = self._saved.get(key)
             if saved is not None and (saved[0] == position or (not force and now - saved[1] < self.checkpoint_every)):
@@ -321,8 +369,12 @@ class Watcher:
             self._saved[key] = (position, now)
 
     def _take(self, monitor: LiveMonitor, entries) -> int:
+        """New alerts, and alerts whose severity rose since they were handed to the notifier (an
+        ``info`` that a later point makes a ``warning`` reaches the routes that skipped it)."""
         run_id, key = monitor.run.info.run_id, _state_key(monitor)
         new = []
+        for entry in self._escalated(monitor, key):
+            new.append({**entry.alert.to_dict(), "escalated_from": entry.escalated_from})
         for entry in entries:
             identity = _identity(entry.alert)
             if self.state.known(key, identity) is not None:
@@ -335,6 +387,19 @@ class Watcher:
             log(f"{run_id}: {len(new)} new alert(s): " + ", ".join(f"{a['detector']} ({a['severity']}) at step {a['step']}" for a in new))
             self.outbox.submit(run_id, new, self.dashboard_url)
         return len(new)
+
+    def _escalated(self, monitor: LiveMonitor, key: str) -> list:
+        """Open alerts now more severe than when they were last handed over; the state is updated."""
+        out = []
+        for entry in monitor.ledger.entries:
+            if not entry.active:
+                continue
+            stored = self.state.known(key, _identity(entry.alert))
+            now = getattr(entry.alert.severity, "value", entry.alert.severity)
+            if stored is not None and Severity(now) > Severity(stored["severity"]):
+                out.append(SimpleNamespace(alert=entry.alert, escalated_from=stored["severity"]))
+                stored["severity"], stored["notified_at"] = now, self.clock()
+        return out
 
     def _stop_for(self, monitor: LiveMonitor, key: str, alerts: list[dict]) -> None:
         """The first new alert that matches a --stop-on rule stops the job (or says why not)."""

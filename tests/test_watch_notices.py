@@ -289,3 +289,28 @@ def test_the_rate_count_survives_a_restart(tmp_path, capsys):
     restarted.flush()
     assert "[WARNING] loss_spike in run at step 3" in capsys.readouterr().out
     assert restarted.sends() == {restarted.routes[0].key: [clock.now]}
+
+
+def test_an_alert_whose_severity_rises_reaches_the_routes_that_skipped_it(tmp_path, capsys):
+    """The high-LR sample read up to step 229: its grad-norm spike at step 229 is ``info`` (not sent on
+    a warning route); the rest of the log makes it a ``warning``: it is sent then, once, saying so."""
+    import re
+
+    lines = (PROJECT / "sample_logs" / "nova-sft-datamix-high-lr" / "train.log").read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if re.search(r"global_step: 230\b", line))
+    log = tmp_path / "runs" / "job" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(lines[:cut]))
+    watcher = Watcher([log.parent.parent], Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True),
+                      WatchState(tmp_path / "state"))
+    watcher.refresh()
+    out = capsys.readouterr().out
+    assert "Steps: 229-" not in out  # info: below this route's minimum
+    _append(log, "".join(lines[cut:]))
+    watcher.refresh()
+    out = capsys.readouterr().out
+    block = next(b for b in out.split("\n\n") if "Steps: 229-" in b)
+    assert "Detector: grad_norm_spike" in block and "Severity: warning" in block
+    assert "Escalated: from info to warning" in block
+    watcher.refresh()
+    assert "229" not in capsys.readouterr().out  # once
