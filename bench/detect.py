@@ -415,7 +415,7 @@ REAL_LABELS = {
     "sft-qwen25-7b-medical-late-overfit": {"overfitting": 4500},
     "sft-baize-tcm-9ep-memorize": ({"loss_spike": 3127}, {"grad_norm_spike"}),
     "dpo-gemma2b-lora-spiky": ({"loss_spike": 177}, {"grad_norm_spike"}),
-    "issue-llava918-loss-spike": {"loss_spike": 3},
+    "issue-llava918-loss-spike": {"loss_spike": 2566},  # the step of the tqdm counter beside the dict
     "grpo-trl-zero-signal": {"reward_plateau": None},
     "ppo-verl-gsm8k-qwen7b-plateau": {"reward_plateau": None},
     "grpo-minimind-rm-plateau": {"reward_plateau": None},

@@ -29,7 +29,8 @@ EXPECTED = {
     "ppo-verl-gsm8k-qwen7b-plateau": ("verl", 335, 101, 435, {"approx_kl", "clip_fraction", "policy_loss", "grad_norm"}),
     "grpo-trl-multireward-length-cap": ("hf_trainer_state", 40, 5, 200, {"reward", "kl", "response_length", "truncated_ratio", "frac_reward_zero_std"}),
     "grpo-trl-zero-signal": ("hf_trainer_state", 100, 1, 100, {"reward", "reward_std", "frac_reward_zero_std", "kl", "entropy"}),
-    "issue-llava918-loss-spike": ("hf_console", 6, 1, 6, {"train_loss", "learning_rate", "epoch"}),
+    # Steps from the tqdm counters printed beside the dicts (issue 16), as the manifest reads them.
+    "issue-llava918-loss-spike": ("hf_console", 6, 2564, 2569, {"train_loss", "learning_rate", "epoch"}),
 }
 
 EXOTIC = {
@@ -115,6 +116,7 @@ def test_manifest_evidence_points(real_runs):
     assert len(vit_val) == 89 and int(vit_val.step[vit_val.value.idxmin()]) == 2600
     llava = _only_run(real_runs / "issue-llava918-loss-spike").frame
     assert llava[llava.metric == "train_loss"].value.tolist() == [0.6623, 0.8022, 4.2653, 0.77, 0.556, 0.8223]
+    assert llava[llava.metric == "train_loss"].step.tolist() == list(range(2564, 2570))  # the spike at 2566
     zero = _only_run(real_runs / "grpo-trl-zero-signal").frame
     assert (zero[zero.metric == "frac_reward_zero_std"].value == 1.0).sum() == 84
     length = _only_run(real_runs / "grpo-trl-multireward-length-cap").frame

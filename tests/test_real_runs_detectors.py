@@ -81,6 +81,7 @@ def test_repetition_collapse(real_runs):
 def test_llava_single_step_spike(real_runs):
     alert = _only(report_for(real_runs, "issue-llava918-loss-spike"), "loss_spike")[0]
     assert alert.evidence["peak"] == pytest.approx(4.2653)
+    assert alert.step == 2566  # "at about step 2566" (MANIFEST.md): the tqdm counter beside the dict
 
 
 # --- issue 16: read as a user would, with no metric definitions ----------------------------------

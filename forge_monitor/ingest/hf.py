@@ -149,13 +149,34 @@ _BARE_NONFINITE = re.compile(r"(?<=: )(-?nan|-?inf)(?=[,}])")
 _TRAIN_KEYS = ("loss", "reward", "learning_rate", "epoch", "grad_norm", "kl")
 
 
+# tqdm's bar, `` 24%|██▍       | 2566/10485 [3:15:22<10:03:32,  4.57s/it]``: the optimizer step.
+_TQDM = re.compile(r"\|\s*(\d+)/(\d+) \[")
+
+
+def _tqdm_steps(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, counts) of the tqdm counters in ``text``."""
+    found = [(m.start(), int(m.group(1))) for m in _TQDM.finditer(text)]
+    positions = np.array([p for p, _ in found], dtype=np.int64)
+    counts = np.array([c for _, c in found], dtype=np.int64)
+    return positions, counts
+
+
 def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: int = 0, carry: dict) -> object:
-    """Parse HF/TRL console dict lines. ``carry['ordinal']`` counts train dicts across reads."""
+    """Parse HF/TRL console dict lines.
+
+    A dict without a step takes the step of the tqdm counter printed before it (HF Trainer logs at
+    step N right after the bar reaches N, then redraws the bar at N: a dict before any counter takes
+    that redraw's) - but only when the counters give the train dicts strictly increasing steps. Where
+    stdout (the dicts) and stderr (the bar) were buffered apart, many dicts land after one counter,
+    and the counters say nothing about them: then, as with no counters at all, a dict's step is its
+    order (``carry['ordinal']`` counts train dicts across reads). The first read decides for the file.
+    """
     newlines = np.fromiter((m.start() for m in re.finditer("\n", text)), dtype=np.int64)
     ordinal = carry.get("ordinal", 0)
     warned = carry.get("warned_no_step", False)
-    sink = _RowSink()
-    seq = seq_start
+    counter_positions, counter_values = _tqdm_steps(text)
+    last_counter = carry.get("tqdm_step")
+    parsed = []  # (line, row, explicit step or None, is_eval, tqdm step or None)
     for match in _DICT.finditer(text):
         line = first_line + int(np.searchsorted(newlines, match.start()))
         literal = _BARE_NONFINITE.sub(r"'\1'", unwrap(match.group(0)))
@@ -177,8 +198,29 @@ def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: i
         if isinstance(explicit, (int, float)) and not isinstance(explicit, bool) and not abs(explicit) < STEP_LIMIT:
             info.skip(line, f"step {explicit!r} is out of range (beyond a 64-bit integer)", match.group(0))
             continue
-        if isinstance(explicit, (int, float)) and not isinstance(explicit, bool):
-            step = int(explicit)
+        explicit = int(explicit) if isinstance(explicit, (int, float)) and not isinstance(explicit, bool) else None
+        before = int(np.searchsorted(counter_positions, match.start()))
+        counter = int(counter_values[before - 1]) if before else last_counter
+        if counter is None and before < len(counter_values):
+            counter = int(counter_values[before])  # the bar redrawn right after this dict
+        parsed.append((match.group(0), line, row, explicit, is_eval, counter))
+    use_tqdm = carry.get("tqdm")
+    if use_tqdm is None:
+        trains = [counter for _, _, _, explicit, is_eval, counter in parsed if explicit is None and not is_eval]
+        if trains:  # decided once, by the first read with train dicts
+            use_tqdm = carry["tqdm"] = all(c is not None for c in trains) and all(
+                b > a for a, b in zip(trains, trains[1:]))
+    sink = _RowSink()
+    seq = seq_start
+    for _, line, row, explicit, is_eval, counter in parsed:
+        if explicit is not None:
+            step = explicit
+        elif use_tqdm and counter is not None:
+            step = counter
+            if not warned:
+                info.warnings.append("console dicts carry no step: steps are taken from the tqdm progress counter "
+                                     "printed before each (N in N/total)")
+                warned = True
         elif is_eval:
             step = ordinal
         else:
@@ -194,4 +236,6 @@ def parse_console(text: str, info: RunInfo, *, first_line: int = 1, seq_start: i
         seq += 1
     carry["ordinal"] = ordinal
     carry["warned_no_step"] = warned
+    if len(counter_values):
+        carry["tqdm_step"] = int(counter_values[-1])
     return sink.records()
