@@ -1,7 +1,9 @@
 """What detectors return: Severity, Alert, CheckResult (OK / ALERT / SKIPPED / ERROR) and Report.
 
 One serializable shape that the CLI, the dashboard and the tests all consume. "Could not check"
-(SKIPPED, with the reason) is never shown as "healthy".
+(SKIPPED, with the reason) is never shown as "healthy". A SKIPPED result that is *not applicable*
+(``applicable=False``: an RL detector on an SFT run) is told apart from one that lacked data: the
+first is not counted and not shown as missing, the second is actionable ("log eval loss").
 """
 
 from __future__ import annotations
@@ -79,10 +81,11 @@ class CheckResult:
     status: Status
     alerts: tuple[Alert, ...] = ()
     reason: str = ""  # why SKIPPED / ERROR, or a one-line summary when OK
+    applicable: bool = True  # False: SKIPPED because the detector does not apply to the run's technique
 
     def to_dict(self) -> dict:
         return {"detector": self.detector, "status": self.status.value, "reason": self.reason,
-                "alerts": [a.to_dict() for a in self.alerts]}
+                "applicable": self.applicable, "alerts": [a.to_dict() for a in self.alerts]}
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,27 @@ class Report:
 
     @property
     def skipped(self) -> list[CheckResult]:
-        return [r for r in self.results if r.status in (Status.SKIPPED, Status.ERROR)]
+        """Detectors that apply to this run but could not check it (data missing, or an error)."""
+        return [r for r in self.results if r.status in (Status.SKIPPED, Status.ERROR) and r.applicable]
+
+    @property
+    def not_applicable(self) -> list[CheckResult]:
+        """Detectors that do not apply to this run's technique (not counted, not shown as missing)."""
+        return [r for r in self.results if not r.applicable]
+
+    @property
+    def applicable(self) -> list[CheckResult]:
+        return [r for r in self.results if r.applicable]
+
+    @property
+    def checked(self) -> list[CheckResult]:
+        """Detectors that looked at this run (healthy or alerting)."""
+        return [r for r in self.results if r.status in (Status.OK, Status.ALERT)]
+
+    @property
+    def nothing_checked(self) -> bool:
+        """No applicable detector could check the run: a gate must not call it healthy."""
+        return not self.checked
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "results": [r.to_dict() for r in self.results],

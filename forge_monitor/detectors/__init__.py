@@ -120,6 +120,26 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     return config
 
 
+TECHNIQUE_NAMES = {"cpt": "CPT", "sft": "SFT", "rft": "RFT", "ppo": "PPO", "dpo": "DPO", "unknown": "unknown-technique"}
+
+
+def applies_to(spec: DetectorSpec, technique: str) -> bool:
+    """Whether a detector applies to a technique (an empty list: every technique)."""
+    return not spec.techniques or technique in spec.techniques
+
+
+def _applicability(spec: DetectorSpec, run_info: RunInfo, result: CheckResult) -> CheckResult:
+    """A detector that could not check a run whose technique it does not apply to is *not applicable*,
+    not "could not check": its missing metrics are no gap in the run (an SFT run logs no KL). A detector
+    that did check (OK or ALERT) keeps its answer whatever the technique."""
+    technique = run_info.technique or "unknown"
+    if result.status != Status.SKIPPED or applies_to(spec, technique):
+        return result
+    names = ", ".join(TECHNIQUE_NAMES.get(t, t) for t in spec.techniques if t != "unknown")
+    return replace(result, applicable=False,
+                   reason=f"applies to {names} runs; this run is {TECHNIQUE_NAMES.get(technique, technique)}")
+
+
 def run_checks(frame, run_info: RunInfo, config: dict | None = None, *, only=None) -> Report:
     """Run every registered detector (or ``only`` those ids) on one run's full-resolution frame."""
     config = config or default_config()
@@ -129,12 +149,13 @@ def run_checks(frame, run_info: RunInfo, config: dict | None = None, *, only=Non
             if only is not None and detector_id not in only:
                 continue
             try:
-                results.append(spec.check(frame, run_info, config[detector_id]))
+                result = spec.check(frame, run_info, config[detector_id])
             except Exception as err:  # one broken detector must not cost the others
-                results.append(CheckResult(detector_id, Status.ERROR, (), f"{type(err).__name__}: {err}"))
+                result = CheckResult(detector_id, Status.ERROR, (), f"{type(err).__name__}: {err}")
+            results.append(_applicability(spec, run_info, result))
     finally:
         _stats.clear_cache()
     return Report(run_info.run_id, tuple(results))
 
 
-__all__ = ["REGISTRY", "REQUIRED", "default_config", "load_config", "run_checks", "config_help"]
+__all__ = ["REGISTRY", "REQUIRED", "applies_to", "default_config", "load_config", "run_checks", "config_help"]
