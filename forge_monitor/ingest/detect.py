@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -49,6 +50,12 @@ def _has_verl_line(text: str) -> bool:
     return any(m.start() == 0 or text[m.start() - 1].isspace() or text[m.start() - 1] in ")]"
                for m in _VERL.finditer(text))
 
+_LINE_EVIDENCE = {  # the text formats found inside free text: what a real metric line of each holds
+    "verl": _has_verl_line,
+    "nova_pipe": lambda line: bool(_GLOBAL_STEP.search(line)),
+    "nova_progress": lambda line: bool(_GLOBAL_STEP.search(line)),
+    "hf_console": lambda line: bool(_CONSOLE.search(line)),
+}
 _CONSOLE = re.compile(r"\{'(?:loss|eval_loss|reward|learning_rate|train_runtime|epoch)'|\{'[^{}]*'epoch': ")
 _CSV_STEP = re.compile(r"(?:^|,)\s*(?:step|global_step|step_number|iteration|iter|current_steps)\s*(?:,|$)")
 
@@ -84,12 +91,48 @@ def sniff_file(path: Path, *, has_definitions: bool = False, read=None) -> str:
     raise FormatError(UNRECOGNIZED + f" (no metric line in the first {64 * SNIFF_BYTES >> 20} MiB)")
 
 
+# Documentation, never a run (``scan README.md`` was read as a verl run from the README's format table).
+DOC_SUFFIXES = {".md", ".markdown", ".rst", ".adoc", ".asciidoc", ".html", ".htm", ".tex", ".ipynb", ".org"}
+PROSE = "prose, not a training log: its only metric-like lines are examples in markdown (table rows, code spans)"
+
+
+def _is_markdown_line(line: str) -> bool:
+    return line.lstrip().startswith(("|", "#", ">"))
+
+
+def _evidence(text: str, found) -> bool:
+    """Real evidence of metrics: at least one line where ``found(line)`` holds outside markdown - not
+    in a table row, heading or quote, nor only inside a `code span`. A README quoting one example line
+    per format in a table holds none; a log, however noisy, holds many. Fenced blocks count: a log
+    pasted into an issue thread between ``` fences is a log (the LLaVA #918 excerpt)."""
+    for line in io.StringIO(text):  # lazily: the first metric line usually settles it
+        if _is_markdown_line(line) or not found(line):
+            continue
+        if line.count("`") >= 2:  # an example quoted in a code span
+            outside = "".join(part for i, part in enumerate(line.split("`")) if i % 2 == 0)
+            if not found(outside):
+                continue
+        return True
+    return False
+
+
 def sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
     """Name the format of a file from its first bytes. Raises FormatError with the reason."""
+    fmt = _sniff(path, head, has_definitions=has_definitions)
+    if FORMAT_KIND.get(fmt) == "lines" and fmt in _LINE_EVIDENCE:
+        text = head.decode("utf-8", errors="replace")
+        if not _evidence(text, _LINE_EVIDENCE[fmt]):
+            raise FormatError(PROSE)
+    return fmt
+
+
+def _sniff(path: Path, head: bytes, *, has_definitions: bool = False) -> str:
     if is_lfs_pointer(head):
         raise FormatError(LFS_MESSAGE)
     if is_tensorboard_name(path):
         return "tensorboard"
+    if path.suffix.lower() in DOC_SUFFIXES:
+        raise FormatError(f"a documentation file ({path.suffix}), not a training log")
     if not head:
         raise FormatError("empty file (0 bytes)")
     # Binary is judged by proportion (> 1 % NUL bytes, > 25 % invalid UTF-8; random bytes are about
