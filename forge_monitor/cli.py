@@ -441,6 +441,16 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def _mlflow_arguments(parser, what: str, verb: str, more: str = "") -> None:
+    """--mlflow [URI], --experiment, --run, --max-runs: the same for scan and watch."""
+    parser.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
+                        help=f"{what} (http(s):// URL or SageMaker MLflow ARN; without a value: MLFLOW_TRACKING_URI){more}")
+    parser.add_argument("--experiment", metavar="NAME", help="MLflow experiment (name or id)")
+    parser.add_argument("--run", metavar="RUN", help="MLflow run (id or name); default: the experiment's newest runs")
+    parser.add_argument("--max-runs", type=int, default=20, metavar="N",
+                        help=f"how many of the newest MLflow runs {verb} when no --run is named (default: 20)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forge-monitor", description="Training-run monitor for LLM customization jobs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -453,13 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--region", help="AWS region (default: the usual AWS settings)")
     scan.add_argument("--profile", help="AWS profile")
     scan.add_argument("--endpoint-url", help="CloudWatch / SageMaker endpoint (AWS_ENDPOINT_URL is honoured too)")
-    scan.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
-                      help="read runs from an MLflow tracking server (http(s):// URL or SageMaker MLflow ARN; "
-                           "without a value: MLFLOW_TRACKING_URI)")
-    scan.add_argument("--experiment", metavar="NAME", help="MLflow experiment (name or id)")
-    scan.add_argument("--run", metavar="RUN", help="MLflow run (id or name); default: the experiment's newest runs")
-    scan.add_argument("--max-runs", type=int, default=20, metavar="N",
-                      help="how many of the newest MLflow runs to read when no --run is named (default: 20)")
+    _mlflow_arguments(scan, "read runs from an MLflow tracking server", "to read")
     scan.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
     scan.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                       help="exit 1 when an alert at or above this severity fired (default: warning)")
@@ -493,13 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--cloudwatch-prefix", action="append", default=[], metavar="PREFIX",
                        help="follow every SageMaker training job InProgress whose name starts with PREFIX "
                             "(listed again every 6 refreshes); repeatable")
-    watch.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
-                       help="follow MLflow runs (http(s):// URL or SageMaker MLflow ARN; without a value: "
-                            "MLFLOW_TRACKING_URI); new runs found every 6 refreshes, ended ones read to the end and dropped")
-    watch.add_argument("--experiment", metavar="NAME", help="MLflow experiment (name or id)")
-    watch.add_argument("--run", metavar="RUN", help="MLflow run (id or name); default: the experiment's newest runs")
-    watch.add_argument("--max-runs", type=int, default=20, metavar="N",
-                       help="how many of the newest MLflow runs to look at when no --run is named (default: 20)")
+    _mlflow_arguments(watch, "follow MLflow runs", "to look at",
+                      "; new RUNNING runs found every 6 refreshes, ended ones read to the end and dropped")
     watch.add_argument("--platform", choices=("smtj", "hyperpod"), default="smtj", help="where the jobs run (default: smtj)")
     watch.add_argument("--cluster", help="HyperPod cluster name")
     watch.add_argument("--region", help="AWS region (default: the usual AWS settings)")

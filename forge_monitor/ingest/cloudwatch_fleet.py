@@ -47,7 +47,10 @@ class FleetJob:
     final_read: bool = False  # read once more after it ended: nothing more will come
 
 
-class CloudWatchFleet:
+class _Fleet:
+    """What both fleets hold: the template source (region, platform, cluster), the name prefix and the
+    window, the clients, the jobs by name, and a lock (the dashboard shares a fleet between sessions)."""
+
     def __init__(self, template: CloudWatchSource, prefix: str = "", days: float | None = 7.0, clients=None,
                  *, max_jobs: int = MAX_JOBS, checks=None):
         from ..detectors import run_checks
@@ -58,10 +61,15 @@ class CloudWatchFleet:
         self.clients = clients or make_clients(template)
         self.max_jobs = max_jobs
         self.jobs: dict[str, FleetJob] = {}
-        self.list_calls = 0
         self.notes: list[str] = []
-        self.lock = threading.Lock()  # one refresh at a time (the dashboard shares a fleet between sessions)
+        self.lock = threading.Lock()  # one refresh at a time
         self._checks = checks or run_checks
+
+
+class CloudWatchFleet(_Fleet):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.list_calls = 0
 
     @property
     def calls(self) -> int:
@@ -151,24 +159,13 @@ class CloudWatchFleet:
 _JOB_LINE = re.compile(r"\s*\[(?P<job>[A-Za-z0-9][A-Za-z0-9._-]*)\] \[\d{4}-")
 
 
-class HyperPodFleet:
+class HyperPodFleet(_Fleet):
     """Every job of one HyperPod cluster whose name starts with ``prefix``, with lines in the last ``days``."""
 
-    def __init__(self, template: CloudWatchSource, prefix: str = "", days: float | None = 7.0, clients=None,
-                 *, max_jobs: int = MAX_JOBS, checks=None):
-        from ..detectors import run_checks
-
+    def __init__(self, template: CloudWatchSource, *args, **kwargs):
         if not template.cluster:
             raise CloudWatchError("HyperPod needs the cluster name")
-        self.template = template
-        self.prefix = prefix
-        self.days = days
-        self.clients = clients or make_clients(template)
-        self.max_jobs = max_jobs
-        self.jobs: dict[str, FleetJob] = {}
-        self.notes: list[str] = []
-        self.lock = threading.Lock()
-        self._checks = checks or run_checks
+        super().__init__(template, *args, **kwargs)
         self._reader = CloudWatchRun(replace(template, job=""), self.clients)  # finds the group, counts the calls
         self._last_time: int | None = None
         self._seen_at_last: set[str] = set()  # event ids at the last time read (startTime is inclusive)
