@@ -148,10 +148,31 @@ def _label(text) -> str:
     return html.escape(str(text), quote=False)
 
 
+# Axis titles: the metric and its unit, where the unit is known (M3 of the UX review).
+Y_TITLES = {"train_loss": "loss", "val_loss": "loss", "learning_rate": "learning rate", "grad_norm": "grad norm (L2)",
+            "reward": "reward", "val_reward": "reward", "kl": "KL (nats)", "approx_kl": "KL (nats)",
+            "entropy": "entropy (nats)", "response_length": "tokens", "truncated_ratio": "share of completions",
+            "reward_std": "reward spread", "frac_reward_zero_std": "share of prompts", "throughput": "samples/s",
+            "step_time": "s / step", "epoch": "epoch"}
+SCIENTIFIC = {"learning_rate", "kl", "approx_kl"}  # 5e-05, not 50µ
+
+
+def y_title(metrics: list[str]) -> str:
+    titles = list(dict.fromkeys(Y_TITLES.get(m, m) for m in metrics))
+    return " / ".join(titles)
+
+
 def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str | None = None, alerts=(),
                   log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300,
-                  highlight_step: int | None = None):
-    """A chart of one or more metrics with its alerts drawn on it. Returns (figure, note)."""
+                  highlight_step: int | None = None, x_range: tuple[float, float] | None = None,
+                  uirevision: str | None = None, select_x: bool = False, context_alerts=()):
+    """A chart of one or more metrics with its alerts drawn on it. Returns (figure, note).
+
+    ``x_range``: the step range shared by a run's charts (a zoom); ``uirevision``: kept constant across
+    reruns so the browser keeps what the user did to the chart (plotly's documented way); ``select_x``:
+    dragging selects a step range (the page turns it into the shared zoom); ``context_alerts``: alerts
+    of other charts drawn as a faint band only (the same incident, seen on every chart it touches).
+    """
     import plotly.graph_objects as go
 
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -164,13 +185,17 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         x, y = downsample(steps[finite], values[finite])
         all_values.append(values[finite])
         sparse = len(steps) < 60
+        # Sparse series (eval points) are not smoothed: an EMA over 30 points moves their peak (L2).
+        smoothed = smoothing and len(steps) > 2 and not sparse
         fig.add_trace(go.Scatter(x=x, y=y, name=_label(metric), mode="lines+markers" if sparse else "lines",
-                                 line={"color": color, "width": 1 if smoothing else 1.6},
-                                 opacity=0.35 if smoothing else 1.0))
-        if smoothing and len(steps) > 2:
+                                 line={"color": color, "width": 1 if smoothed else 1.6},
+                                 opacity=0.35 if smoothed else 1.0,
+                                 hovertemplate=f"{_label(metric)}: %{{y:.4g}}<extra></extra>"))
+        if smoothed:
             sx, sy = downsample(steps[finite], smooth(steps[finite], values[finite], smoothing))
             fig.add_trace(go.Scatter(x=sx, y=sy, name=_label(f"{metric} (smoothed)"), mode="lines",
-                                     line={"color": color, "width": 2.2}))
+                                     line={"color": color, "width": 2.2},
+                                     hovertemplate=f"{_label(metric)} (smoothed): %{{y:.4g}}<extra></extra>"))
         if (~finite).any():
             bad = steps[~finite]
             top = np.nanmax(values[finite]) if finite.any() else 0.0
@@ -186,8 +211,12 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         fig.add_vline(x=alert.step, line={"color": color, "width": 1.5, "dash": "dot"})
         fig.add_annotation(x=alert.step, y=1.0, yref="paper", text=f"⚠ {alert.detector}", showarrow=False,
                            yanchor="bottom", font={"color": color, "size": 11},
-                           hovertext=_label(f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) at step "
-                                            f"{alert.step}: {alert.message}"))
+                           hovertext=wrap_hover(f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) "
+                                                f"at step {alert.step}: {alert.message}"))
+    for alert in context_alerts:  # another chart's alert at this step range: a faint band, no label
+        color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
+        fig.add_vrect(x0=alert.step - 0.5, x1=max(alert.step_end, alert.step) + 0.5, fillcolor=color, opacity=0.07,
+                      line_width=0)
     if highlight_step is not None:  # the step of a shared link (?step=N)
         fig.add_vline(x=highlight_step, line={"color": "#555", "width": 1, "dash": "dash"})
     if all_values:
@@ -196,11 +225,30 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
             fig.update_yaxes(range=list(axis))
         if outside:
             notes.append(f"{outside} point(s) outside the y-range (axis fitted to the bulk; zoom out to see them)")
-    fig.update_layout(title=_label(title or " / ".join(metrics)), height=height, margin={"l": 40, "r": 10, "t": 50, "b": 30},
-                      xaxis_title="step", legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
+    # The legend sits above the plot, right-aligned, clear of the step axis title (M3).
+    fig.update_layout(title=_label(title or " / ".join(metrics)), height=height, margin={"l": 60, "r": 10, "t": 60, "b": 40},
+                      xaxis_title="step", yaxis_title=_label(y_title(metrics)),
+                      legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12, "yanchor": "bottom"},
+                      hovermode="x unified", hoverlabel={"namelength": -1})
+    if x_range is not None:
+        fig.update_xaxes(range=[float(x_range[0]), float(x_range[1])])
+    if uirevision is not None:
+        fig.update_layout(uirevision=uirevision)
+    if select_x:  # drag a step range on any chart: every chart of the run zooms to it
+        fig.update_layout(dragmode="select", selectdirection="h")
+    if set(metrics) <= SCIENTIFIC:
+        fig.update_yaxes(exponentformat="e", tickformat=".1e" if not log_y else None)
     if log_y:
         fig.update_yaxes(type="log")
     return fig, "; ".join(notes)
+
+
+def wrap_hover(text: str, width: int = 70) -> str:
+    """Hover text broken into lines (plotly draws a hover label on one line, clipped at the chart's
+    edges, L1 of the review): escaped, then joined with <br>."""
+    import textwrap
+
+    return "<br>".join(_label(line) for line in textwrap.wrap(str(text), width)) or _label(text)
 
 
 def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool = False, smoothing: float = 0.0):

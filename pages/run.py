@@ -1,15 +1,17 @@
-"""Run page: health summary, charts chosen by technique with every alert drawn on them, alerts with
-their evidence and remediation beside the charts, and live mode."""
+"""Run page: health summary, charts chosen by technique with every alert drawn on them (one zoom shared
+by every chart), incidents with the evidence of each alert and the recipe cause said once, and live mode."""
 
 import time
 
 import streamlit as st
 
+from forge_monitor.incidents import group_incidents, step_window
 from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.ui import state
-from forge_monitor.ui.components import alert_card, health_summary, plain
+from forge_monitor.ui.components import (ICONS, chart_key, health_summary, incident_card, plain, set_zoom,
+                                         take_selected_zoom, zoom_bar)
 
 run, report = st.session_state.get("selected") or (None, None)
 if run is None:
@@ -25,12 +27,13 @@ st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.
 controls = st.columns([1, 1, 1, 2])
 log_y = controls[0].toggle("Log scale", key=state.LOG_Y)
 robust_y = controls[1].toggle("Fit y to the bulk", value=False, key=state.ROBUST_Y,
-                              help="Let outliers go off the chart (a note says how many) to see the bulk of the curve.")
+                              help="Let outliers go off the chart (a note says how many) to see the bulk of the curve. "
+                                   "Turn it off to see them again.")
 live = controls[2].toggle("Live", key=state.LIVE, help="Re-read the log every few seconds (only appended data).")
 smoothing = controls[3].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
+run_key = f"{run.info.source}|{run.info.run_id}"  # the same run id in another folder is another run
 
-
-# Recipe findings sit next to the alerts they explain.
+# Recipe findings, said once: the ones that may explain an alert above the incidents, the others in a line.
 findings = []
 try:
     if run.info.recipe_path:  # a recipe next to the log
@@ -41,30 +44,47 @@ except RecipeError as err:
     st.warning(str(err))
 
 
-def render(run, report):
-    health_summary(report)
-    if findings:
-        st.markdown("**Recipe findings:** " + "; ".join(f"`{f.rule}` ({f.severity}): {plain(f.message)}" for f in findings))
-    left, right = st.columns([2, 1])
+def focus(incident, frame):
+    """A card's "Show on charts": every chart zooms to the incident; its step goes into the link."""
+    steps = frame["step"]
+    set_zoom(run_key, incident.focus(int(steps.min()), int(steps.max())))
+    st.session_state[state.STEP] = int(incident.step)
+    st.session_state[state.FOCUS] = incident.key
+
+
+def render(run, report, fresh_keys=frozenset()):
+    health_summary(report, run.info.technique)
     metrics = set(run.frame["metric"].astype(str).unique())
     plan = chart_plan(run.info.technique, metrics)
+    others = sorted(metrics - {m for _, g in plan for m in g})
+    take_selected_zoom(run_key, [title for title, _ in plan] + [f"other-{m}" for m in others])
+    incidents = group_incidents(report.alerts, window=step_window(run.frame["step"]))
+    left, right = st.columns([2, 1])
     with left:
+        zoom = zoom_bar(run_key)
+        common = dict(log_y=log_y, smoothing=smoothing, robust_y=robust_y, highlight_step=st.session_state.get(state.STEP),
+                      x_range=zoom, uirevision=f"{run_key}|{zoom}", select_x=True)
         for title, group in plan:
             chart_alerts = [a for a in report.alerts if a.metric in group]
-            fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, log_y=log_y,
-                                      smoothing=smoothing, robust_y=robust_y,
-                                      highlight_step=st.session_state.get(state.STEP))
-            st.plotly_chart(fig, key=f"chart-{title}")
+            # An incident is seen on every chart it touches: the other alerts of its incidents as bands.
+            touching = [a for i in incidents if any(a.metric in group for a in i.alerts) for a in i.alerts
+                        if a.metric not in group]
+            fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, context_alerts=touching, **common)
+            st.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
             if note:
                 st.caption(plain(note))
-        others = sorted(metrics - {m for _, g in plan for m in g})
         if others:
             with st.expander(f"{len(others)} other metric(s)"):
-                chosen = st.multiselect("Metrics", others, default=others[:2], key="other_metrics")
+                pattern = st.text_input("Search metrics", key="metric_search", placeholder="name or prefix: actor/, eval")
+                found = [m for m in others if pattern.strip().lower() in m.lower()] if pattern.strip() else others
+                groups = sorted({m.split("/")[0] + "/" if "/" in m else "(no prefix)" for m in found})
+                st.caption(f"{len(found)} of {len(others)} · by prefix: " + ", ".join(plain(g) for g in groups))
+                chosen = st.multiselect("Metrics", found, default=[], key="other_metrics",
+                                        placeholder="pick metrics to chart")
                 for metric in chosen:
                     fig, note = metric_figure(run.frame, metric, alerts=[a for a in report.alerts if a.metric == metric],
-                                              log_y=log_y, smoothing=smoothing, robust_y=robust_y, height=240)
-                    st.plotly_chart(fig, key=f"other-{metric}")
+                                              height=240, **common)
+                    st.plotly_chart(fig, key=chart_key(f"other-{metric}"), on_select="rerun", selection_mode="box")
         if hasattr(run.live, "metrics"):  # a CloudWatch job: the instances' utilisation over time
             with st.expander("Instance metrics (CloudWatch)"):
                 try:
@@ -77,15 +97,61 @@ def render(run, report):
                     else:
                         st.caption("no instance metrics for this job in CloudWatch")
     with right:
-        st.subheader(f"Alerts ({len(report.alerts)})")
-        for index, alert in enumerate(report.alerts):
-            alert_card(alert, key=f"alert-{index}")
-            for sentence in explanations(findings, alert.detector):
-                st.warning(plain(sentence))
+        counts = " · ".join(f"{ICONS[level]} {n}" for level in ("critical", "warning", "info")
+                            if (n := sum(i.severity.value == level for i in incidents)))
+        st.subheader(f"Incidents ({len(incidents)})")
+        if incidents:
+            st.caption(f"{len(report.alerts)} alert(s) in {len(incidents)} incident(s) {counts} — alerts whose onsets "
+                       "lie within a few steps are one incident")
+        causes = {}
+        said = []
+        for finding in findings:
+            sentences = [s for d in {a.detector for a in report.alerts} for s in explanations([finding], d)]
+            if sentences:
+                causes[finding.rule] = {a.detector for a in report.alerts if explanations([finding], a.detector)}
+                said.append(sentences[0])
+        for sentence in said:  # the recipe finding that explains the incidents, once
+            st.warning(plain(sentence))
+        unexplained = [f for f in findings if f.rule not in causes]
+        if unexplained:
+            st.markdown("**Recipe findings:** " + "; ".join(f"`{f.rule}` ({f.severity}): {plain(f.message)}"
+                                                           for f in unexplained))
+        order = st.segmented_control("Order", ["onset", "worst first", "newest first"], key="incident_order",
+                                     default="newest first" if live else "onset", label_visibility="collapsed")
+        if order == "worst first":
+            incidents = sorted(incidents, key=lambda i: (-i.severity.rank, i.step))
+        elif order == "newest first":
+            incidents = sorted(incidents, key=lambda i: -max(a.step for a in i.alerts))
+        focused = st.session_state.get(state.FOCUS)
+        for incident in incidents:
+            cause = next((rule for rule, detectors in causes.items() if set(incident.detectors) & detectors), None)
+            incident_card(incident, key=f"incident-{incident.key}", cause=cause, new=incident.key in fresh_keys,
+                          expanded=incident.key == focused, on_focus=lambda i, frame=run.frame: focus(i, frame))
         if run.info.warnings:
             with st.expander("Reading notes"):
                 for warning in run.info.warnings:
                     st.caption(plain(warning))
+
+
+def announce(report, frame) -> frozenset:
+    """New and escalated alerts since the last refresh, as toasts (live mode): returns the keys of the
+    incidents that hold them, for a NEW badge."""
+    seen = st.session_state.setdefault(state.SEEN_ALERTS, {}).setdefault(run_key, None)
+    now = {(a.detector, a.step): a.severity.value for a in report.alerts}
+    st.session_state[state.SEEN_ALERTS][run_key] = now
+    if seen is None:  # the first look: nothing is news
+        return frozenset()
+    rank = ("info", "warning", "critical").index
+    news = [k for k in now if k not in seen]
+    raised = [k for k in now if k in seen and rank(now[k]) > rank(seen[k])]
+    for detector, step in news:
+        st.toast(f"New {now[(detector, step)]} alert: {detector} at step {step}", icon="🚨")
+    for detector, step in raised:
+        st.toast(f"{detector} at step {step} rose from {seen[(detector, step)]} to {now[(detector, step)]}", icon="⬆️")
+    changed = set(news) | set(raised)
+    window = step_window(frame["step"])
+    return frozenset(i.key for i in group_incidents(report.alerts, window=window)
+                     if any((a.detector, a.step) in changed for a in i.alerts))
 
 
 if live:
@@ -105,12 +171,14 @@ if live:
         frame = monitor.run.live.frame
         last_step = int(frame["step"].max()) if len(frame) else 0
         arrived = monitor.run.live.last_new_data
-        ago = f"{time.time() - arrived:.0f} s ago" if arrived else "not yet"
-        st.caption(f"live · last step {last_step} arrived {ago} · {len(fresh)} new alert(s) this refresh")
+        quiet = time.time() - arrived if arrived else None
+        ago = f"{quiet:.0f} s ago" if arrived else "not yet"
+        status = "receiving" if quiet is not None and quiet < 30 else "no new data for a while (finished or stalled?)"
+        st.caption(f"live · last step {last_step} arrived {ago} · {status} · {len(fresh)} new alert(s) this refresh")
         resolved = [e for e in monitor.ledger.entries if not e.active]
         if resolved:
             st.caption(f"{len(resolved)} earlier alert(s) no longer hold (kept in the post-mortem).")
-        render(monitor.run, monitor.report)
+        render(monitor.run, monitor.report, announce(monitor.report, frame))
 
     live_view()
 else:
