@@ -1,7 +1,8 @@
 """The ``forge-monitor`` command (also ``python -m forge_monitor``).
 
 Exit codes: 0 nothing at or above ``--fail-on`` fired; 1 something did; 2 usage or input error
-(a missing path, an unreadable or unrecognized file named on the command line).
+(a missing path, an unreadable or unrecognized file named on the command line); 3 (``scan``) no alert
+fired but on some run no applicable detector could check anything (``--allow-unchecked`` gives 0).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 SEVERITIES = ("info", "warning", "critical")
+EXIT_UNCHECKED = 3  # scan: a run where nothing applicable could be checked is not a pass
 
 
 def _jsonable(value):
@@ -67,7 +69,7 @@ def _print_alerts(summaries: list[dict], alerts: list[dict], out) -> None:
         by_run.setdefault(alert["run_id"], []).append(alert)
     for summary in summaries:
         run_alerts = sorted(by_run.get(summary["run_id"], []), key=lambda a: (-SEVERITIES.index(a["severity"]), a["step"]))
-        skipped = [c for c in summary.get("checks", []) if c["status"] in ("skipped", "error")]
+        skipped = [c for c in summary.get("checks", []) if c["status"] in ("skipped", "error") and c.get("applicable", True)]
         print(f"\n{summary['run_id']} ({summary['technique']}, {summary['format']}): "
               + (f"{len(run_alerts)} alert(s)" if run_alerts else "no alerts"), file=out)
         for alert in run_alerts:
@@ -75,12 +77,27 @@ def _print_alerts(summaries: list[dict], alerts: list[dict], out) -> None:
             print(f"  [{alert['severity'].upper()}] {alert['detector']} at {span}: {alert['message']}", file=out)
             for line in textwrap.wrap(alert["remediation"], 100):
                 print(f"      {line}", file=out)
+        if summary.get("nothing_checked"):
+            print("  NOTHING CHECKED: no applicable detector could check this run - it is not known to be healthy",
+                  file=out)
         if skipped:
             names = ", ".join(c["detector"] for c in skipped)
-            print(f"  not checked ({len(skipped)}): {names}", file=out)
+            print(f"  could not check ({len(skipped)}, data missing): {names}", file=out)
+            for check in skipped:
+                print(f"      {check['detector']}: {check['reason']}", file=out)
+
+
+def _worst_first(summaries: list[dict], alerts: list[dict]) -> list[dict]:
+    """Runs with the most severe alerts first (then the most alerts, then unchecked runs), by name after."""
+    def rank(summary):
+        mine = [SEVERITIES.index(a["severity"]) for a in alerts if a["run_id"] == summary["run_id"]]
+        return -max(mine, default=-1), -len(mine), not summary.get("nothing_checked"), summary["run_id"]
+
+    return sorted(summaries, key=rank)
 
 
 def _print_table(summaries: list[dict], alerts: list[dict], problems, out) -> None:
+    summaries = _worst_first(summaries, alerts)
     if summaries:
         rows = [("run", "format", "technique", "steps", "metrics", "skipped", "restarts")]
         for s in summaries:
@@ -196,7 +213,9 @@ def cmd_scan(args) -> int:
     for run in result.runs:
         report = run_checks(run.frame, run.info, config)
         summary = run_summary(run)
-        summary["checks"] = [{"detector": r.detector, "status": r.status.value, "reason": r.reason} for r in report.results]
+        summary["checks"] = [{"detector": r.detector, "status": r.status.value, "reason": r.reason,
+                              "applicable": r.applicable} for r in report.results]
+        summary["nothing_checked"] = report.nothing_checked
         summaries.append(summary)
         alerts.extend(a.to_dict() for a in report.alerts)
     if args.json:
@@ -208,15 +227,36 @@ def cmd_scan(args) -> int:
         }
         json.dump(_jsonable(payload), sys.stdout, indent=2)
         print()
-    else:
+    elif summaries or not result.errors:
         _print_table(summaries, alerts, result.problems, sys.stdout)
     for error in result.errors:
-        print(f"forge-monitor: {error}", file=sys.stderr)
+        print(f"forge-monitor: {error}{_did_you_mean(error.path)}", file=sys.stderr)
+    unchecked = [s["run_id"] for s in summaries if s["nothing_checked"]]
+    for run_id in unchecked:
+        print(f"forge-monitor: {run_id}: no applicable detector could check this run (see its reasons); "
+              f"exit {EXIT_UNCHECKED} unless --allow-unchecked", file=sys.stderr)
     if result.errors:
         return 2
     threshold = SEVERITIES.index(args.fail_on)
     fired = any(SEVERITIES.index(a["severity"]) >= threshold for a in alerts)
-    return 1 if fired else 0
+    if fired:
+        return 1
+    return EXIT_UNCHECKED if unchecked and not args.allow_unchecked else 0
+
+
+def _did_you_mean(path: str) -> str:
+    """' (did you mean sample_logs?)' for a path that does not exist but has a close sibling."""
+    import difflib
+
+    target = Path(path)
+    if target.exists() or not target.parent.is_dir():
+        return ""
+    try:
+        siblings = [p.name for p in target.parent.iterdir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(target.name, siblings, n=1, cutoff=0.8)
+    return f" (did you mean {target.parent / close[0] if str(target.parent) != '.' else close[0]}?)" if close else ""
 
 
 def cmd_lint(args) -> int:
@@ -306,9 +346,47 @@ def cmd_detectors(args) -> int:
     return 0
 
 
+def _dashboard_paths(paths, config) -> tuple[list[Path], str | None] | None:
+    """The folders named on the command line (a file stands for its folder), checked; None after the
+    one-line reason."""
+    folders = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            print(f"forge-monitor: {raw}: no such file or directory{_did_you_mean(raw)}", file=sys.stderr)
+            return None
+        folders.append((path if path.is_dir() else path.parent).resolve())
+    if config is not None:
+        try:
+            _load_config(config)
+        except ValueError as err:
+            print(f"forge-monitor: {err}", file=sys.stderr)
+            return None
+        config = str(Path(config).resolve())
+    return list(dict.fromkeys(folders)), config
+
+
+def cmd_dashboard(args) -> int:
+    """The dashboard on the user's folders (as ``tensorboard --logdir`` does): they become the allowed
+    roots, the first one opens."""
+    from .demo import run_dashboard
+
+    checked = _dashboard_paths(args.paths, args.config)
+    if checked is None:
+        return 2
+    folders, config = checked
+    return run_dashboard(folders, port=args.port, config=config)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo, run_watch_demo
 
+    if args.paths and not (args.live or args.watch):
+        return cmd_dashboard(args)
+    if args.paths:
+        print("forge-monitor: demo PATH opens your folders; --live and --watch replay a bundled sample (--run)",
+              file=sys.stderr)
+        return 2
     if args.watch:
         return run_watch_demo(sample=args.run, steps_per_second=args.rate)
     return run_demo(live=args.live, sample=args.run, steps_per_second=args.rate, port=args.port)
@@ -452,7 +530,10 @@ def _mlflow_arguments(parser, what: str, verb: str, more: str = "") -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="forge-monitor", description="Training-run monitor for LLM customization jobs.")
+    parser.add_argument("--version", action="version", version=f"forge-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="ingest runs and report them (and their alerts)")
@@ -466,7 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     _mlflow_arguments(scan, "read runs from an MLflow tracking server", "to read")
     scan.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
     scan.add_argument("--fail-on", choices=SEVERITIES, default="warning",
-                      help="exit 1 when an alert at or above this severity fired (default: warning)")
+                      help="exit 1 when an alert at or above this severity fired (default: warning); exit "
+                           f"{EXIT_UNCHECKED} when none did but no applicable detector could check a run")
+    scan.add_argument("--allow-unchecked", action="store_true",
+                      help=f"exit 0 even when no applicable detector could check a run (default: exit {EXIT_UNCHECKED})")
     scan.add_argument("--config", metavar="TOML", help="detector thresholds, e.g. [loss_spike] z_threshold = 6")
     scan.add_argument("--metric-definitions", metavar="FILE",
                       help='SageMaker-style metric definitions for other text logs: [{"Name": ..., "Regex": ...}]')
@@ -484,7 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write a self-contained HTML post-mortem report")
     report.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
-    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.add_argument("-o", "--output", default="forge-monitor-report.html",
+                        help="the HTML file to write (default: %(default)s)")
     report.add_argument("--title", default="forge-monitor post-mortem")
     report.add_argument("--config", metavar="TOML", help="detector thresholds")
     report.add_argument("--metric-definitions", metavar="FILE", help="metric definitions for other text logs")
@@ -540,7 +625,18 @@ def build_parser() -> argparse.ArgumentParser:
     detectors.add_argument("--toml", action="store_true", help="print every default as a TOML file for --config")
     detectors.set_defaults(func=cmd_detectors)
 
-    demo = sub.add_parser("demo", help="open the dashboard on the sample logs; --live replays a run as it happens")
+    dashboard = sub.add_parser("dashboard", help="open the dashboard on your runs: forge-monitor dashboard PATH...")
+    dashboard.add_argument("paths", nargs="+", metavar="PATH",
+                           help="folders of runs (a file: its folder); they become the folders the dashboard may read")
+    dashboard.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    dashboard.add_argument("--config", metavar="TOML", help="detector thresholds, the same file as scan --config")
+    dashboard.set_defaults(func=cmd_dashboard)
+
+    demo = sub.add_parser("demo", help="open the dashboard on the sample logs (or on PATH...); --live replays a run "
+                                       "as it happens")
+    demo.add_argument("paths", nargs="*", metavar="PATH", help="your folders of runs instead of the samples "
+                                                               "(the same as `dashboard PATH...`)")
+    demo.add_argument("--config", metavar="TOML", help="detector thresholds (with PATH)")
     demo.add_argument("--live", action="store_true", help="replay a sample run into a temporary log, followed live")
     demo.add_argument("--watch", action="store_true",
                       help="replay a sample run while `watch --dry-run` prints each alert's message (no dashboard)")

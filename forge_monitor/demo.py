@@ -28,7 +28,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dashboard(port: int, env: dict | None = None) -> subprocess.Popen:
+def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False) -> subprocess.Popen:
     """Streamlit on 127.0.0.1 in its own process group (stopped by PID, never by name).
 
     No file watcher: it exists to rerun the app when its source is edited, and watching a project
@@ -37,7 +37,58 @@ def start_dashboard(port: int, env: dict | None = None) -> subprocess.Popen:
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
-    return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True)
+    # quiet: Streamlit's own "URL: http://127.0.0.1:PORT" (stdout) is not printed beside ours, which
+    # carries the page to open; its errors (stderr) still are.
+    return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True,
+                            stdout=subprocess.DEVNULL if quiet else None)
+
+
+def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 90.0) -> bool:
+    """True once the server answers its health check (bounded wait), False if it exited or never did."""
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+OPEN_ENV = "FORGE_MONITOR_OPEN"  # the folders named on the command line: allowed, and the first one opens
+CONFIG_ENV = "FORGE_MONITOR_CONFIG"  # the detector thresholds file, the same one scan --config reads
+
+
+def dashboard_env(folders: list[Path], config: str | None = None) -> dict:
+    env = {OPEN_ENV: os.pathsep.join(str(f) for f in folders)}
+    if config:
+        env[CONFIG_ENV] = config
+    return env
+
+
+def run_dashboard(folders: list[Path], *, port: int | None, config: str | None = None) -> int:
+    """``forge-monitor dashboard PATH...``: the dashboard on the user's folders, one URL printed once it answers."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    port = port or free_port()
+    process = start_dashboard(port, dashboard_env(folders, config), quiet=True)
+    try:
+        if not wait_until_up(port, process):
+            print("forge-monitor: the dashboard did not start (see the messages above)", file=sys.stderr)
+            stop(process)
+            return 2
+        url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"source": "folder", "folder": str(folders[0])})
+        others = f" (also allowed: {', '.join(str(f) for f in folders[1:])})" if len(folders) > 1 else ""
+        print(f"forge-monitor dashboard on {folders[0]}{others}\nOpen {url}\n(Ctrl-C to stop)", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(process)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -98,22 +149,27 @@ def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | No
     signal.signal(signal.SIGTERM, _interrupt)
     port = port or free_port()
     if not live:
-        process = start_dashboard(port)
-        print(f"forge-monitor dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
+        process = start_dashboard(port, quiet=True)
         try:
+            if wait_until_up(port, process):
+                print(f"forge-monitor dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
             return process.wait()
         except KeyboardInterrupt:
-            stop(process)
             return 0
+        finally:
+            stop(process)
     started = _start_replay(sample, "forge-monitor-live-")
     if started is None:
         return 2
     folder, path, lines = started
-    process = start_dashboard(port, {"FORGE_MONITOR_LOGS": str(folder)})
+    process = start_dashboard(port, {"FORGE_MONITOR_LOGS": str(folder)}, quiet=True)
     run_id = path.relative_to(folder).as_posix()
     url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"run": run_id, "live": "1"})
-    print(f"Replaying {sample} into {path} at {steps_per_second:g} steps/s.\nOpen {url}\n(Ctrl-C to stop)")
     try:
+        if not wait_until_up(port, process):  # the replay starts once the page can be opened
+            print("forge-monitor: the dashboard did not start (see the messages above)", file=sys.stderr)
+            return 2
+        print(f"Replaying {sample} into {path} at {steps_per_second:g} steps/s.\nOpen {url}\n(Ctrl-C to stop)", flush=True)
         replay(path, lines[5:], steps_per_second)
         print("Replay finished; the dashboard keeps serving (Ctrl-C to stop).")
         process.wait()
