@@ -10,6 +10,7 @@ from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.ui import state
+from forge_monitor.ui.data import detector_config
 from forge_monitor.ui.components import (ICONS, chart_key, health_summary, incident_card, plain, set_zoom,
                                          take_selected_zoom, zoom_bar)
 
@@ -164,7 +165,7 @@ if live:
         key = (run.info.source, run.info.run_id)
         monitor = monitors.get(key)
         if monitor is None:
-            monitor = monitors[key] = LiveMonitor(detached(run))
+            monitor = monitors[key] = LiveMonitor(detached(run), detector_config())
         messages, fresh = monitor.update()
         for message in messages:
             st.warning(plain(message))

@@ -53,9 +53,16 @@ def sample_folder() -> Path:
     return Path(os.environ.get("FORGE_MONITOR_LOGS", SAMPLE_LOGS))
 
 
+def opened_folders() -> list[Path]:
+    """The folders named on the command line (``forge-monitor dashboard PATH...``), in order."""
+    return [Path(p).expanduser().resolve() for p in os.environ.get("FORGE_MONITOR_OPEN", "").split(os.pathsep) if p]
+
+
 def allowed_roots() -> list[Path]:
-    """Folders a user may open: FORGE_MONITOR_ROOTS (os.pathsep-separated) and FORGE_MONITOR_LOGS."""
-    roots = [Path(p).expanduser().resolve() for p in os.environ.get("FORGE_MONITOR_ROOTS", "").split(os.pathsep) if p]
+    """Folders a user may open: those named on ``forge-monitor dashboard PATH...``, FORGE_MONITOR_ROOTS
+    (os.pathsep-separated) and FORGE_MONITOR_LOGS."""
+    roots = opened_folders()
+    roots += [Path(p).expanduser().resolve() for p in os.environ.get("FORGE_MONITOR_ROOTS", "").split(os.pathsep) if p]
     if os.environ.get("FORGE_MONITOR_LOGS"):
         roots.append(Path(os.environ["FORGE_MONITOR_LOGS"]).expanduser().resolve())
     return roots
@@ -67,8 +74,8 @@ def check_folder(raw: str) -> tuple[Path | None, str | None]:
         return None, "enter a folder path"
     roots = allowed_roots()
     if not roots:
-        return None, ("no folders are allowed: set FORGE_MONITOR_ROOTS to the folders the dashboard may read "
-                      "(e.g. FORGE_MONITOR_ROOTS=/data/runs make demo)")
+        return None, ("no folders are allowed: start the dashboard with the folders it may read, "
+                      "`forge-monitor dashboard /data/runs [MORE...]` (or set FORGE_MONITOR_ROOTS=/data/runs)")
     folder = Path(raw).expanduser().resolve()
     # The refusal names the path as it was typed, never where it resolves to (``~`` or a symlink would
     # otherwise tell any visitor the server's home folder or a link's target); the allowed folders are
@@ -208,10 +215,26 @@ LEAVES_ROOTS = "is a symlink that leaves the allowed folders"
 OPEN_WORKERS = max(1, min(4, os.cpu_count() or 1))  # parsing is polars (it lets go of the GIL): threads overlap
 
 
-def _open_one(spec):
+def detector_config() -> dict | None:
+    """The thresholds file named by ``dashboard --config`` (FORGE_MONITOR_CONFIG), the same one
+    ``scan --config`` reads, so the CLI and the dashboard show the same alerts; None: the defaults."""
+    path = os.environ.get("FORGE_MONITOR_CONFIG")
+    if not path:
+        return None
+    return _config_from(path, os.stat(path).st_mtime_ns if os.path.exists(path) else 0)
+
+
+@st.cache_resource(max_entries=4)
+def _config_from(path: str, mtime_ns: int) -> dict:
+    from ..detectors import load_config
+
+    return load_config(path)
+
+
+def _open_one(spec, config=None):
     try:
         run = open_run(spec)
-        return run, run_checks(run.frame, run.info)
+        return run, run_checks(run.frame, run.info, config)
     except Exception as err:  # noqa: BLE001 - one file's failure is that file's problem
         return err
 
@@ -219,10 +242,11 @@ def _open_one(spec):
 def _open_all(specs) -> dict:
     """run id -> (Run, Report) or the exception that stopped it, opened on a few threads (a folder of
     200 runs is read about 1.6x faster on 2 cores than one by one)."""
+    config = detector_config()
     if len(specs) <= 1:
-        return {spec.run_id: _open_one(spec) for spec in specs}
+        return {spec.run_id: _open_one(spec, config) for spec in specs}
     with ThreadPoolExecutor(max_workers=OPEN_WORKERS) as pool:
-        return dict(zip((spec.run_id for spec in specs), pool.map(_open_one, specs)))
+        return dict(zip((spec.run_id for spec in specs), pool.map(lambda spec: _open_one(spec, config), specs)))
 
 
 def _only_appended(old, new) -> bool:
@@ -240,7 +264,7 @@ def _appended(previous: tuple, signature) -> tuple | None:
         run = detached(previous[1])
         run.live.refresh()
         run.frame = run.live.frame
-        return signature, run, run_checks(run.frame, run.info)
+        return signature, run, run_checks(run.frame, run.info, detector_config())
     except Exception:  # noqa: BLE001 - opened afresh instead, which reports the problem properly
         return None
 
@@ -268,7 +292,7 @@ def load_cloudwatch(job: str, platform: str, cluster: str, region: str | None) -
     from ..ingest.cloudwatch import CloudWatchSource, open_cloudwatch
 
     run = open_cloudwatch(CloudWatchSource(job, platform=platform, cluster=cluster or None, region=region or None))
-    return Loaded([run], {run.info.run_id: run_checks(run.frame, run.info)}, [], [])
+    return Loaded([run], {run.info.run_id: run_checks(run.frame, run.info, detector_config())}, [], [])
 
 
 @st.cache_resource(show_spinner="Reading runs from MLflow…", max_entries=8, ttl=600)
@@ -278,7 +302,7 @@ def load_mlflow(uri: str, experiment: str, run: str, max_runs: int = 20) -> Load
     from ..ingest.mlflow import MLflowSource, open_mlflow
 
     runs = open_mlflow(MLflowSource(uri or None, experiment=experiment or None, run=run or None, max_runs=max_runs))
-    return Loaded(runs, {r.info.run_id: run_checks(r.frame, r.info) for r in runs}, [], [])
+    return Loaded(runs, {r.info.run_id: run_checks(r.frame, r.info, detector_config()) for r in runs}, [], [])
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=30)

@@ -9,8 +9,9 @@ import streamlit as st
 
 from . import state
 from .components import plain
-from .data import (MAX_UPLOAD_MB, Loaded, check_folder, cloudwatch_fleet, find_jobs, keep_upload, load_cached,
-                   load_cloudwatch, load_mlflow, mlflow_experiments, mlflow_runs, sample_folder)
+from .data import (MAX_UPLOAD_MB, Loaded, allowed_roots, check_folder, cloudwatch_fleet, find_jobs, keep_upload,
+                   load_cached, load_cloudwatch, load_mlflow, mlflow_experiments, mlflow_runs, opened_folders,
+                   sample_folder)
 
 
 def source_picker() -> Loaded | None:
@@ -29,7 +30,17 @@ def source_picker() -> Loaded | None:
         loaded.recorded = bundled  # the same for every session that opens this folder
         st.session_state[state.RELOAD] = lambda: _recorded(load_cached(folder), bundled)
     elif source == "folder":
-        st.sidebar.text_input("Folder", key=state.FOLDER, placeholder="/data/runs/my-job")
+        roots = allowed_roots()
+        opened = opened_folders()
+        if len(opened) > 1:  # the folders named on the command line, one click away
+            st.sidebar.selectbox("Opened with the dashboard", [str(f) for f in opened], index=None, key="opened_folder",
+                                 placeholder="pick one", on_change=lambda: st.session_state.update(
+                                     {state.FOLDER: st.session_state["opened_folder"] or st.session_state.get(state.FOLDER, "")}))
+        st.sidebar.text_input("Folder", key=state.FOLDER, placeholder=str(roots[0]) if roots else "/data/runs/my-job")
+        st.sidebar.caption(("Folders this dashboard may read: " + ", ".join(plain(r) for r in roots) + ". "
+                            if roots else "No folder may be read yet. ")
+                           + "To allow more, start it with them: `forge-monitor dashboard /data/runs /other/runs` "
+                             "(or set FORGE_MONITOR_ROOTS).")
         folder, reason = check_folder(st.session_state.get(state.FOLDER, ""))
         if reason:
             st.sidebar.error(reason)

@@ -52,9 +52,13 @@ def init() -> None:
     """Seed session state from the URL once per session; afterwards the widgets own the values."""
     if st.session_state.get("_initialised"):
         return
+    from .data import opened_folders
+
     params = st.query_params
-    st.session_state[SOURCE] = params.get(SOURCE, "samples") if params.get(SOURCE) in SOURCES else "samples"
-    st.session_state[FOLDER] = params.get(FOLDER, "")
+    opened = opened_folders()  # `forge-monitor dashboard PATH...`: the user's folder, not the samples, opens
+    default = "folder" if opened else "samples"
+    st.session_state[SOURCE] = params.get(SOURCE, default) if params.get(SOURCE) in SOURCES else default
+    st.session_state[FOLDER] = params.get(FOLDER, "") or (str(opened[0]) if opened else "")
     st.session_state[CW_JOB] = params.get(CW_JOB, "")
     st.session_state[CW_REGION] = params.get(CW_REGION, "") or None
     st.session_state[CW_PLATFORM] = params.get(CW_PLATFORM, "smtj") if params.get(CW_PLATFORM) in ("smtj", "hyperpod") else "smtj"
