@@ -162,3 +162,78 @@ def test_the_live_overview_follows_a_folder(tmp_path):
             browser.close()
     finally:
         stop(process)
+
+
+def _x_ranges(page) -> list:
+    return page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
+                         ".map(g => g._fullLayout.xaxis.range.map(v => Math.round(v)))")
+
+
+def test_a_drag_zooms_every_chart_the_zoom_survives_a_control_and_resets(browser_page):
+    """Issue 17 H2/H3: drag a step range on the Loss chart: every chart of the run shows it, it stays
+    when a control changes, Reset zoom brings the whole run back; six alerts are three incident
+    cards with the recipe finding said once; SFT runs count only the detectors that apply."""
+    url, page, errors = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{url}/?run=nova-sft-datamix-high-lr/train.log")
+    page.get_by_text("revert to the default first").first.wait_for(timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 3",
+                           timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    whole = _x_ranges(page)
+    assert len(whole) == 3 and whole[0][1] >= 400
+    assert page.get_by_role("button", name="Show on charts").count() == 3  # 6 alerts, 3 incidents
+    assert page.get_by_text("the first thing to revert").count() == 1
+    assert page.get_by_text("5/7").first.is_visible()
+    drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+    box = drag.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=8)
+    page.mouse.up()
+    page.get_by_text("Every chart shows steps").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(500)
+    zoomed = _x_ranges(page)
+    assert zoomed[0][1] - zoomed[0][0] < 0.5 * (whole[0][1] - whole[0][0]), zoomed
+    assert zoomed == [zoomed[0]] * 3, zoomed  # synced: every chart, not only the one dragged
+    page.screenshot(path=str(ARTIFACTS / "browser-zoom-synced.png"), full_page=True)
+    page.get_by_text("Log scale", exact=True).click()
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout.yaxis.type === 'log')",
+                           timeout=60_000)
+    page.wait_for_timeout(500)
+    assert _x_ranges(page) == zoomed  # a rerun (a control changed) kept the zoom
+    page.get_by_role("button", name="Reset zoom").click()
+    page.get_by_text("Drag across any chart to zoom").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(500)
+    assert _x_ranges(page)[0][1] >= 400
+    assert errors == [], errors
+
+
+def test_dashboard_path_opens_the_users_folder_in_the_browser(tmp_path):
+    """`forge-monitor dashboard PATH`: the folder named opens (an allowed root, no environment to set)."""
+    from playwright.sync_api import sync_playwright
+
+    from forge_monitor.demo import dashboard_env
+
+    executable = chromium()
+    mine = tmp_path / "my-runs" / "job"
+    mine.mkdir(parents=True)
+    (mine / "train.jsonl").write_text("".join(f'{{"step": {i}, "loss": {1 / i}}}\n' for i in range(1, 80)))
+    port = free_port()
+    process = start_dashboard(port, dashboard_env([tmp_path / "my-runs"]))
+    try:
+        wait_healthy(port, process)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_text("1 run(s) · 1 healthy").first.wait_for(timeout=90_000)
+            page.get_by_text("Folders this dashboard may read").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-dashboard-path.png"))
+            browser.close()
+    finally:
+        stop(process)
