@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from .alerts import Report
+from .incidents import evidence_rows
 from .ingest import Run
 from .plotting import chart_plan, metric_figure
 
@@ -59,6 +60,18 @@ def timeline(report: Report) -> list[dict]:
     return [{"order": i + 1, **a.to_dict()} for i, a in enumerate(report.alerts)]
 
 
+def _recipe_findings(info) -> list:
+    """The recipe's warning and critical findings (a recipe next to the log), or none."""
+    if not getattr(info, "recipe_path", None):
+        return []
+    from .recipes import RecipeError, lint, read_recipe
+
+    try:
+        return [f for f in lint(read_recipe(info.recipe_path))[0] if f.severity != "info"]
+    except RecipeError:
+        return []
+
+
 def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor post-mortem") -> str:
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style></head><body>",
@@ -80,17 +93,25 @@ def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor p
                 parts.append(f"<tr><td>{i}</td><td>{a.step}–{a.step_end}</td><td><span class='sev {sev}'>{sev}</span></td>"
                              f"<td>{e(a.detector)}<br><span class='muted'>{e(a.metric)}</span></td><td>{e(a.message)}"
                              f"<div class='remedy'>{e(a.remediation)}</div><span class='muted'>evidence: "
-                             f"{e(json.dumps(a.to_dict()['evidence']))}</span></td></tr>")
+                             + e("; ".join(f"{k} {v}" for k, v in evidence_rows(a.to_dict()["evidence"])))
+                             + "</span></td></tr>")
             parts.append("</table>")
         else:
             parts.append("<p>No alerts.</p>")
-        skipped = report.skipped
+        findings = _recipe_findings(info)
+        if findings:  # the root cause the remediations point at, said once per run
+            parts.append("<h3>Recipe findings</h3><ul>" + "".join(
+                f"<li><span class='sev {e(f.severity)}'>{e(f.severity)}</span> <b>{e(f.rule)}</b>: {e(f.message)}"
+                f"<div class='remedy'>{e(f.remediation)}</div></li>" for f in findings) + "</ul>")
+        skipped = report.skipped  # could not check (data missing); not-applicable detectors are not listed
         if skipped:
-            parts.append("<p class='muted'>Not checked: " + "; ".join(f"{e(r.detector)} ({e(r.reason)})" for r in skipped) + "</p>")
+            parts.append("<p class='muted'>Could not check (data missing): "
+                         + "; ".join(f"{e(r.detector)} ({e(r.reason)})" for r in skipped) + "</p>")
         metrics = set(frame["metric"].astype(str).unique()) if len(frame) else set()
         for chart_title, group in chart_plan(info.technique, metrics):
             chart_alerts = [a for a in alerts if a.metric in group]
-            fig, note = metric_figure(frame, group, title=chart_title, alerts=chart_alerts)
+            # Full range: the spikes the report is about are on the page, not cut off by a fit to the bulk.
+            fig, note = metric_figure(frame, group, title=chart_title, alerts=chart_alerts, robust_y=False)
             fig.update_layout(title=html.escape(chart_title))
             for trace in fig.data:  # names come from logs: escape before they reach the page
                 trace.name = html.escape(str(trace.name))

@@ -12,19 +12,6 @@ if run is None:
     st.info("Pick a run in the sidebar.")
     st.stop()
 st.caption(plain(run.info.run_id))
-
-rows = timeline(report)
-if rows:
-    first = rows[0]
-    st.markdown(f"**What went wrong first:** `{first['detector']}` at step {first['step']} — {plain(first['message'])}")
-    st.dataframe(pd.DataFrame([{k: r[k] for k in ("order", "step", "step_end", "severity", "detector", "metric", "message")}
-                               for r in rows]), hide_index=True)
-    for index, alert in enumerate(report.alerts):
-        alert_card(alert, key=f"pm-alert-{index}")
-else:
-    st.success("No alerts on this run.")
-
-st.subheader("Export")
 safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.info.run_id)
 columns = st.columns(4)
 columns[0].download_button("HTML report", html_report([(run, report)], title=f"Post-mortem: {run.info.run_id}"),
@@ -34,3 +21,17 @@ columns[2].download_button("Metrics (Parquet)", frame_parquet(run.frame), file_n
                            mime="application/octet-stream", key="dl-parquet")
 columns[3].download_button("Alerts (JSON)", alerts_json(report), file_name=f"{safe}-alerts.json",
                            mime="application/json", key="dl-json")
+
+
+rows = timeline(report)
+if rows:
+    first = rows[0]
+    st.markdown(f"**What went wrong first:** `{first['detector']}` at step {first['step']} — {plain(first['message'])}")
+    st.dataframe(pd.DataFrame([{k: r[k] for k in ("order", "step", "step_end", "severity", "detector", "metric", "message")}
+                               for r in rows]), hide_index=True,
+                 column_config={"message": st.column_config.TextColumn(width="large")})
+    for index, alert in enumerate(report.alerts):
+        alert_card(alert, key=f"pm-alert-{index}")
+else:
+    st.success("No alerts on this run.")
+
