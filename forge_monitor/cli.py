@@ -82,7 +82,7 @@ def _print_alerts(summaries: list[dict], alerts: list[dict], out) -> None:
                   file=out)
         if skipped:
             names = ", ".join(c["detector"] for c in skipped)
-            print(f"  could not check ({len(skipped)}, data missing): {names}", file=out)
+            print(f"  not checked ({len(skipped)}; could not check, data missing): {names}", file=out)
             for check in skipped:
                 print(f"      {check['detector']}: {check['reason']}", file=out)
 

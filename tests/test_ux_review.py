@@ -152,7 +152,7 @@ def test_scan_exits_3_when_nothing_applicable_could_check_and_says_so(tmp_path):
     assert {c["detector"] for c in checks if not c["applicable"]} == {"kl_spike", "reward_plateau", "reward_gaming",
                                                                       "kl_drift", "entropy_collapse"}
     text = cli("scan", SAMPLE_LOGS / "nova-sft-lora-healthy").stdout
-    assert "kl_spike" not in text and "could not check (3, data missing)" in text
+    assert "kl_spike" not in text and "not checked (3; could not check, data missing)" in text
 
 
 def test_a_readme_is_never_read_as_a_run(tmp_path):
