@@ -130,11 +130,35 @@ def dedupe_sorted(records: pl.DataFrame) -> pl.DataFrame:
     ).row(0)
     if check[0] == check[1] and check[2]:
         return records
+    grouped = _group_in_file_order(records)
+    if grouped is not None:
+        return grouped
     codes = pl.col("metric").cast(pl.Categorical).to_physical().alias("_code")
     ordered = records.with_columns(codes).sort(["_code", "step"], maintain_order=True).drop("_code")
     next_metric = pl.col("metric").shift(-1)
     next_step = pl.col("step").shift(-1)
     return ordered.filter(next_step.is_null() | (next_metric != pl.col("metric")) | (next_step != pl.col("step")))
+
+
+def _group_in_file_order(records: pl.DataFrame) -> pl.DataFrame | None:
+    """The common case of a text log (every line holds all the metrics of one step, steps going up):
+    a stable counting sort of the metric codes groups the rows by metric and leaves each metric's
+    steps in file order, already ascending; a tie keeps the later row. None when some metric's steps
+    go back in file order (the full sort is needed). Half the time of sorting by (code, step)."""
+    codes = records["metric"].cast(pl.Categorical).to_physical().to_numpy()
+    if codes.max() < 1 << 16:
+        codes = codes.astype(np.uint16)  # numpy sorts 16-bit integers by radix: linear time
+    order = np.argsort(codes, kind="stable")
+    grouped_codes = codes[order]
+    steps = records["step"].to_numpy()[order]
+    same_metric = grouped_codes[1:] == grouped_codes[:-1]
+    step_change = np.diff(steps)
+    if (step_change[same_metric] < 0).any():
+        return None
+    tie = same_metric & (step_change == 0)
+    if tie.any():
+        order = order[np.concatenate([~tie, [True]])]
+    return records[order]
 
 
 def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
