@@ -165,17 +165,23 @@ def y_title(metrics: list[str]) -> str:
 def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str | None = None, alerts=(),
                   log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300,
                   highlight_step: int | None = None, x_range: tuple[float, float] | None = None,
-                  uirevision: str | None = None, select_x: bool = False, context_alerts=()):
+                  uirevision: str | None = None, select_x: bool = False, context_alerts=(), x_axis=None):
     """A chart of one or more metrics with its alerts drawn on it. Returns (figure, note).
 
     ``x_range``: the step range shared by a run's charts (a zoom); ``uirevision``: kept constant across
     reruns so the browser keeps what the user did to the chart (plotly's documented way); ``select_x``:
     dragging selects a step range (the page turns it into the shared zoom); ``context_alerts``: alerts
-    of other charts drawn as a faint band only (the same incident, seen on every chart it touches).
+    of other charts drawn as a faint band only (the same incident, seen on every chart it touches);
+    ``x_axis``: an ``xaxis.XAxis`` to draw against instead of the step (``x_range``, alerts and the
+    highlighted step stay in steps and are drawn through it; the hover still names the step).
     """
     import plotly.graph_objects as go
 
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    by_step = x_axis is None or x_axis.name == "step"
+    to_x = (lambda s: s) if by_step else x_axis.to_x
+    at = (lambda s: s) if by_step else (lambda s: _scalar(x_axis.to_x([s])[0]))
+    step_hover = "" if by_step else " (step %{customdata})"
     fig = go.Figure()
     all_values, notes = [], []
     for index, metric in enumerate(metrics):
@@ -187,38 +193,38 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         sparse = len(steps) < 60
         # Sparse series (eval points) are not smoothed: an EMA over 30 points moves their peak (L2).
         smoothed = smoothing and len(steps) > 2 and not sparse
-        fig.add_trace(go.Scatter(x=x, y=y, name=_label(metric), mode="lines+markers" if sparse else "lines",
+        fig.add_trace(go.Scatter(x=to_x(x), y=y, name=_label(metric), mode="lines+markers" if sparse else "lines",
                                  line={"color": color, "width": 1 if smoothed else 1.6},
-                                 opacity=0.35 if smoothed else 1.0,
-                                 hovertemplate=f"{_label(metric)}: %{{y:.4g}}<extra></extra>"))
+                                 opacity=0.35 if smoothed else 1.0, customdata=None if by_step else x,
+                                 hovertemplate=f"{_label(metric)}: %{{y:.4g}}{step_hover}<extra></extra>"))
         if smoothed:
             sx, sy = downsample(steps[finite], smooth(steps[finite], values[finite], smoothing))
-            fig.add_trace(go.Scatter(x=sx, y=sy, name=_label(f"{metric} (smoothed)"), mode="lines",
-                                     line={"color": color, "width": 2.2},
-                                     hovertemplate=f"{_label(metric)} (smoothed): %{{y:.4g}}<extra></extra>"))
+            fig.add_trace(go.Scatter(x=to_x(sx), y=sy, name=_label(f"{metric} (smoothed)"), mode="lines",
+                                     line={"color": color, "width": 2.2}, customdata=None if by_step else sx,
+                                     hovertemplate=f"{_label(metric)} (smoothed): %{{y:.4g}}{step_hover}<extra></extra>"))
         if (~finite).any():
             bad = steps[~finite]
             top = np.nanmax(values[finite]) if finite.any() else 0.0
             fig.add_trace(go.Scatter(
-                x=bad, y=np.full(len(bad), top), mode="markers", name=_label(f"{metric}: NaN / inf"),
+                x=to_x(bad), y=np.full(len(bad), top), mode="markers", name=_label(f"{metric}: NaN / inf"),
                 marker={"color": SEVERITY_COLORS["critical"], "symbol": "x", "size": 9},
                 hovertext=[_label(f"step {s}: {metric} = {v}") for s, v in zip(bad, values[~finite])], hoverinfo="text"))
             notes.append(f"{int((~finite).sum())} non-finite {metric} value(s) marked ✕")
     for alert in alerts:
         color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
         if alert.step_end > alert.step:
-            fig.add_vrect(x0=alert.step, x1=alert.step_end, fillcolor=color, opacity=0.12, line_width=0)
-        fig.add_vline(x=alert.step, line={"color": color, "width": 1.5, "dash": "dot"})
-        fig.add_annotation(x=alert.step, y=1.0, yref="paper", text=f"⚠ {alert.detector}", showarrow=False,
+            fig.add_vrect(x0=at(alert.step), x1=at(alert.step_end), fillcolor=color, opacity=0.12, line_width=0)
+        fig.add_vline(x=at(alert.step), line={"color": color, "width": 1.5, "dash": "dot"})
+        fig.add_annotation(x=at(alert.step), y=1.0, yref="paper", text=f"⚠ {alert.detector}", showarrow=False,
                            yanchor="bottom", font={"color": color, "size": 11},
                            hovertext=wrap_hover(f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) "
                                                 f"at step {alert.step}: {alert.message}"))
     for alert in context_alerts:  # another chart's alert at this step range: a faint band, no label
         color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
-        fig.add_vrect(x0=alert.step - 0.5, x1=max(alert.step_end, alert.step) + 0.5, fillcolor=color, opacity=0.07,
-                      line_width=0)
+        fig.add_vrect(x0=at(alert.step - 0.5), x1=at(max(alert.step_end, alert.step) + 0.5), fillcolor=color,
+                      opacity=0.07, line_width=0)
     if highlight_step is not None:  # the step of a shared link (?step=N)
-        fig.add_vline(x=highlight_step, line={"color": "#555", "width": 1, "dash": "dash"})
+        fig.add_vline(x=at(highlight_step), line={"color": "#555", "width": 1, "dash": "dash"})
     if all_values:
         axis, outside = y_range(np.concatenate(all_values), log=log_y, robust=robust_y)
         if axis:
@@ -227,11 +233,11 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
             notes.append(f"{outside} point(s) outside the y-range (axis fitted to the bulk; zoom out to see them)")
     # The legend sits above the plot, right-aligned, clear of the step axis title (M3).
     fig.update_layout(title=_label(title or " / ".join(metrics)), height=height, margin={"l": 60, "r": 10, "t": 60, "b": 40},
-                      xaxis_title="step", yaxis_title=_label(y_title(metrics)),
+                      xaxis_title="step" if by_step else x_axis.title, yaxis_title=_label(y_title(metrics)),
                       legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12, "yanchor": "bottom"},
                       hovermode="x unified", hoverlabel={"namelength": -1})
     if x_range is not None:
-        fig.update_xaxes(range=[float(x_range[0]), float(x_range[1])])
+        fig.update_xaxes(range=[at(float(x_range[0])), at(float(x_range[1]))])
     if uirevision is not None:
         fig.update_layout(uirevision=uirevision)
     if select_x:  # drag a step range on any chart: every chart of the run zooms to it
@@ -241,6 +247,11 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
     if log_y:
         fig.update_yaxes(type="log")
     return fig, "; ".join(notes)
+
+
+def _scalar(x):
+    """One x for plotly: a number, or an ISO string for a date axis (shapes on a date axis take strings)."""
+    return x.isoformat() if isinstance(x, pd.Timestamp) else float(x)
 
 
 def wrap_hover(text: str, width: int = 70) -> str:

@@ -9,6 +9,7 @@ from forge_monitor.incidents import group_incidents, step_window
 from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
+from forge_monitor.xaxis import x_axes
 from forge_monitor.ui import state
 from forge_monitor.ui.data import detector_config
 from forge_monitor.ui.components import (ICONS, chart_key, health_summary, incident_card, plain, set_zoom,
@@ -25,13 +26,20 @@ st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.
            + (f" · {run.info.training_mode}" if run.info.training_mode else "")
            + (f" · recipe {plain(run.info.recipe_path.split('/')[-1])}" if run.info.recipe_path else ""))
 
-controls = st.columns([1, 1, 1, 2])
+controls = st.columns([1, 1, 0.8, 1.3, 1, 2])
 log_y = controls[0].toggle("Log scale", key=state.LOG_Y)
 robust_y = controls[1].toggle("Fit y to the bulk", value=False, key=state.ROBUST_Y,
                               help="Let outliers go off the chart (a note says how many) to see the bulk of the curve. "
                                    "Turn it off to see them again.")
 live = controls[2].toggle("Live", key=state.LIVE, help="Re-read the log every few seconds (only appended data).")
-smoothing = controls[3].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
+axes = x_axes(run.frame)
+if st.session_state.get(state.X_AXIS) not in axes:  # another run's axis that this run does not log
+    st.session_state[state.X_AXIS] = "step"
+x_name = controls[3].selectbox("X axis", list(axes), key=state.X_AXIS, format_func=lambda n: axes[n].title,
+                               help="Step, or what this run logs: epoch, samples seen, wall or relative time. "
+                                    "A zoom is kept in steps, so it survives a change of axis.")
+per_row = controls[4].segmented_control("Charts per row", [1, 2], default=2, key=state.GRID)
+smoothing = controls[5].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
 run_key = f"{run.info.source}|{run.info.run_id}"  # the same run id in another folder is another run
 
 # Recipe findings, said once: the ones that may explain an alert above the incidents, the others in a line.
@@ -58,22 +66,26 @@ def render(run, report, fresh_keys=frozenset()):
     metrics = set(run.frame["metric"].astype(str).unique())
     plan = chart_plan(run.info.technique, metrics)
     others = sorted(metrics - {m for _, g in plan for m in g})
-    take_selected_zoom(run_key, [title for title, _ in plan] + [f"other-{m}" for m in others])
+    x_axis = x_axes(run.frame).get(x_name) or axes["step"]  # live: the map grows with the run
+    take_selected_zoom(run_key, [title for title, _ in plan] + [f"other-{m}" for m in others], x_axis)
     incidents = group_incidents(report.alerts, window=step_window(run.frame["step"]))
     left, right = st.columns([2, 1])
     with left:
         zoom = zoom_bar(run_key)
         common = dict(log_y=log_y, smoothing=smoothing, robust_y=robust_y, highlight_step=st.session_state.get(state.STEP),
-                      x_range=zoom, uirevision=f"{run_key}|{zoom}", select_x=True)
-        for title, group in plan:
+                      x_range=zoom, uirevision=f"{run_key}|{zoom}|{x_name}", select_x=True, x_axis=x_axis)
+        # A grid of charts (M3): Streamlit stacks the columns on a narrow screen.
+        cells = [column for _ in range((len(plan) + 1) // 2) for column in st.columns(2)] if per_row == 2 else None
+        for index, (title, group) in enumerate(plan):
             chart_alerts = [a for a in report.alerts if a.metric in group]
             # An incident is seen on every chart it touches: the other alerts of its incidents as bands.
             touching = [a for i in incidents if any(a.metric in group for a in i.alerts) for a in i.alerts
                         if a.metric not in group]
             fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, context_alerts=touching, **common)
-            st.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
-            if note:
-                st.caption(plain(note))
+            with cells[index] if cells else st.container():
+                st.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
+                if note:
+                    st.caption(plain(note))
         if others:
             with st.expander(f"{len(others)} other metric(s)"):
                 pattern = st.text_input("Search metrics", key="metric_search", placeholder="name or prefix: actor/, eval")

@@ -119,16 +119,20 @@ def set_zoom(run_key, step_range: tuple[float, float] | None) -> None:
     st.session_state[state.ZOOM_NONCE] = st.session_state.get(state.ZOOM_NONCE, 0) + 1  # clears the drawn box
 
 
-def take_selected_zoom(run_key, names) -> None:
-    """A step range dragged on any chart (a box selection, read before the charts are drawn again)
-    becomes the zoom of every chart of the run."""
+def take_selected_zoom(run_key, names, x_axis=None) -> None:
+    """A range dragged on any chart (a box selection, read before the charts are drawn again) becomes
+    the zoom of every chart of the run; the zoom is kept in steps, so a range dragged against epoch or
+    time (``x_axis``) is read back into steps and survives a change of axis."""
     for name in names:
         selection = st.session_state.get(chart_key(name))
         boxes = (selection or {}).get("selection", {}).get("box", []) if hasattr(selection, "get") else []
         for box in boxes:
-            xs = [float(x) for x in box.get("x", []) if x is not None]
-            if len(xs) >= 2 and max(xs) > min(xs):
-                set_zoom(run_key, (min(xs), max(xs)))
+            xs = [x for x in box.get("x", []) if x is not None]
+            if len(xs) < 2:
+                continue
+            steps = x_axis.to_step(xs) if x_axis is not None else [float(x) for x in xs]
+            if max(steps) > min(steps):
+                set_zoom(run_key, (float(min(steps)), float(max(steps))))
                 return
 
 

@@ -1,0 +1,91 @@
+"""Issue 17, the medium and low findings left after H1-H5: the x-axis selector (M2), Compare (M4), the
+sweep table (M5), the chart grid (M3), the post-mortem chart and root cause (M7), the active thresholds
+(M9) and the smaller ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SAMPLE_LOGS
+from forge_monitor.ingest import load_paths
+from forge_monitor.xaxis import x_axes
+from test_app import chart_specs, open_app
+
+OVERFIT = "nova-sft-2epoch-overfit/train.log"
+
+
+def _x(trace) -> np.ndarray:
+    import base64
+
+    x = trace["x"]
+    if isinstance(x, dict):
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])
+    return np.asarray(x)
+
+
+# --- M2: the x-axis selector ---------------------------------------------------------------------------
+
+def test_a_run_offers_the_axes_it_logs_and_maps_steps_both_ways():
+    run = load_paths([SAMPLE_LOGS / "nova-sft-2epoch-overfit"]).runs[0]
+    axes = x_axes(run.frame)
+    assert list(axes) == ["step", "epoch", "samples", "wall_time", "relative"]
+    epoch = axes["epoch"]
+    # Nova logs the epoch as an integer (0 for all of the first 312 steps): made fractional.
+    assert epoch.numbers([1, 157, 313, 624]) == pytest.approx([0.0, 0.5, 1.0, 1.997], abs=2e-3)
+    assert epoch.to_step(epoch.numbers([100, 400])) == pytest.approx([100, 400])
+    wall = axes["wall_time"]
+    shown = [str(t) for t in wall.to_x([50, 500])]  # plotly hands a date axis's selection back as strings
+    assert wall.to_step(shown) == pytest.approx([50, 500], abs=0.01)
+    assert axes["relative"].numbers([1])[0] == 0.0 and axes["relative"].title.startswith("relative time (")
+    one_epoch = x_axes(load_paths([SAMPLE_LOGS / "nova-sft-datamix-high-lr"]).runs[0].frame)
+    assert "epoch" not in one_epoch  # epoch 0 throughout: no fraction can be told, so no epoch axis
+    bare = pd.DataFrame({"run_id": "r", "step": [1, 2, 3], "metric": "train_loss", "value": [1.0, 0.9, 0.8],
+                         "wall_time": np.nan})
+    assert list(x_axes(bare)) == ["step"]
+
+
+def test_the_run_page_draws_every_chart_against_the_chosen_axis_and_keeps_the_zoom_in_steps():
+    at = open_app(run=OVERFIT)
+    assert not at.exception, at.exception
+    assert [s["layout"]["xaxis"]["title"]["text"] for s in chart_specs(at)] == ["step"] * 3
+    at.selectbox(key="x_axis").set_value("epoch").run()
+    assert not at.exception, at.exception
+    specs = chart_specs(at)
+    assert [s["layout"]["xaxis"]["title"]["text"] for s in specs] == ["epoch"] * 3
+    loss = specs[0]
+    assert _x(loss["data"][0]).max() == pytest.approx(2.0, abs=0.01)  # 624 steps are two epochs
+    onset = [s for s in loss["layout"]["shapes"] if s["type"] == "line" and s.get("line", {}).get("dash") == "dot"]
+    assert onset[0]["x0"] == pytest.approx(364 / 312 - 1 / 312, abs=1e-3)  # the overfitting onset, step 364
+    assert "step %{customdata}" in loss["data"][0]["hovertemplate"]  # the hover still names the step
+    # A card zooms every chart; the zoom is held in steps and drawn in epochs.
+    focus = next(b.key for b in at.button if b.key and b.key.endswith("-focus"))
+    at.button(key=focus).click().run()
+    held = at.session_state["zoom"][1]
+    ranges = [s["layout"]["xaxis"]["range"] for s in chart_specs(at)]
+    axis = x_axes(at.session_state["selected"][0].frame)["epoch"]
+    assert ranges == [list(axis.numbers(held))] * 3
+    at.selectbox(key="x_axis").set_value("step").run()  # back to steps: the same steps
+    assert [s["layout"]["xaxis"]["range"] for s in chart_specs(at)] == [list(held)] * 3
+
+
+def test_a_range_dragged_against_epochs_becomes_a_step_zoom():
+    at = open_app(run=OVERFIT)
+    at.selectbox(key="x_axis").set_value("epoch").run()
+    at.session_state["chart-Loss-0"] = {"selection": {"box": [{"x": [0.5, 1.0], "y": [0, 1]}], "points": [],
+                                                      "point_indices": [], "lasso": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["zoom"][1] == pytest.approx((156.5, 313.0), abs=0.6)
+    assert [s["layout"]["xaxis"]["range"] for s in chart_specs(at)] == [pytest.approx([0.5, 1.0], abs=2e-3)] * 3
+
+
+def test_wall_time_is_a_date_axis_with_alerts_on_it():
+    at = open_app(run=OVERFIT)
+    at.selectbox(key="x_axis").set_value("wall_time").run()
+    assert not at.exception, at.exception
+    loss = chart_specs(at)[0]
+    assert loss["layout"]["xaxis"]["title"]["text"] == "wall time (UTC)"
+    assert str(loss["data"][0]["x"][0]).startswith("20")  # datetimes, not seconds since 1970
+    assert any(str(s.get("x0", "")).startswith("20") for s in loss["layout"]["shapes"])
