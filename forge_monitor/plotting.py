@@ -42,14 +42,20 @@ def chart_plan(technique: str, metrics: set[str]) -> list[tuple[str, list[str]]]
     return [(title, group) for title, group in plan if group]
 
 
-def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """Reduce (x, y) to about ``n_out`` points with MinMaxLTTB; short series pass through."""
+def downsample_index(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
+    """The indices MinMaxLTTB keeps of (x, y) (about ``n_out``, first and last included); all of a
+    short series. Shared by a raw line and its smoothed twin, so the hover pairs their values."""
     if len(x) <= n_out:
-        return x, y
+        return np.arange(len(x))
     from tsdownsample import MinMaxLTTBDownsampler
 
     index = MinMaxLTTBDownsampler().downsample(x.astype(np.float64), y.astype(np.float64), n_out=n_out)
-    index = np.unique(np.concatenate([[0], index.astype(np.int64), [len(x) - 1]]).astype(np.int64))  # first, last kept
+    return np.unique(np.concatenate([[0], index.astype(np.int64), [len(x) - 1]]).astype(np.int64))
+
+
+def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce (x, y) to about ``n_out`` points with MinMaxLTTB; short series pass through."""
+    index = downsample_index(x, y, n_out)
     return x[index], y[index]
 
 
@@ -262,8 +268,16 @@ def wrap_hover(text: str, width: int = 70) -> str:
     return "<br>".join(_label(line) for line in textwrap.wrap(str(text), width)) or _label(text)
 
 
-def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool = False, smoothing: float = 0.0):
-    """Several runs' ``metric`` aligned by step (the compare page)."""
+def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool = False, smoothing: float = 0.0,
+                   colors: dict[str, str] | None = None, names: dict[str, str] | None = None, alerts=None,
+                   height: int = 380, title: str | None = None):
+    """Several runs' ``metric`` aligned by step (the Compare page).
+
+    ``colors``: run id -> colour (the same in every chart); ``names``: run id -> legend name. With
+    smoothing, each run's raw line stays visible, faded, under its smoothed line, and the hover shows
+    both values. The hover is unified: every run's value at the step under the cursor. ``alerts``: run
+    id -> alerts, the ones on ``metric`` marked at their onset on that run's line.
+    """
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -273,16 +287,43 @@ def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool 
         finite = np.isfinite(values)
         if not finite.any():
             continue
-        y = smooth(steps[finite], values[finite], smoothing) if smoothing else values[finite]
-        x, y = downsample(steps[finite], y)
-        drawn.append(y)
-        fig.add_trace(go.Scatter(x=x, y=y, name=_label(run_id), mode="lines",
-                                 line={"color": _LINE_COLORS[index % len(_LINE_COLORS)]}))
-    fig.update_layout(title=_label(metric), height=420, xaxis_title="step", legend={"orientation": "h", "y": -0.25},
-                      margin={"l": 40, "r": 10, "t": 50, "b": 30})
+        color = (colors or {}).get(run_id) or _LINE_COLORS[index % len(_LINE_COLORS)]
+        name = _label((names or {}).get(run_id, run_id))
+        x, raw = steps[finite], values[finite]
+        keep = downsample_index(x, raw)
+        drawn.append(raw)
+        smoothed = smoothing > 0 and len(x) > 2 and len(x) >= 60  # sparse eval points are not smoothed (L2)
+        fig.add_trace(go.Scatter(x=x[keep], y=raw[keep], name=name, legendgroup=run_id, showlegend=not smoothed,
+                                 mode="lines+markers" if len(x) < 60 else "lines", opacity=0.3 if smoothed else 1.0,
+                                 line={"color": color, "width": 1 if smoothed else 1.8},
+                                 hoverinfo="skip" if smoothed else None,
+                                 hovertemplate=None if smoothed else f"{name}: %{{y:.4g}}<extra></extra>"))
+        if smoothed:
+            ema = smooth(x, raw, smoothing)
+            fig.add_trace(go.Scatter(x=x[keep], y=ema[keep], name=name, legendgroup=run_id, mode="lines",
+                                     line={"color": color, "width": 2.2}, customdata=raw[keep],
+                                     hovertemplate=f"{name}: %{{y:.4g}} (raw %{{customdata:.4g}})<extra></extra>"))
+        for alert in (alerts or {}).get(run_id, ()):
+            if alert.metric != metric:
+                continue
+            at = np.searchsorted(x, alert.step)
+            y = raw[min(at, len(raw) - 1)]
+            severity = str(getattr(alert.severity, "value", alert.severity))
+            fig.add_trace(go.Scatter(
+                x=[alert.step], y=[y], mode="markers", legendgroup=run_id, showlegend=False,
+                marker={"color": color, "symbol": "triangle-up", "size": 11,
+                        "line": {"color": SEVERITY_COLORS.get(severity, "#888"), "width": 2}},
+                hovertemplate=wrap_hover(f"{name}: {alert.detector} ({severity}) at step {alert.step}: {alert.message}")
+                + "<extra></extra>"))
+    fig.update_layout(title=_label(title or metric), height=height, xaxis_title="step",
+                      yaxis_title=_label(y_title([metric])), hovermode="x unified", hoverlabel={"namelength": -1},
+                      legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+                      margin={"l": 60, "r": 10, "t": 70, "b": 40})
     axis = y_range(np.concatenate(drawn), log=log_y)[0] if drawn else None
     if axis:  # runs that all held one value (a constant LR): an axis whose labels show it
         fig.update_yaxes(range=list(axis))
+    if metric in SCIENTIFIC:
+        fig.update_yaxes(exponentformat="e", tickformat=".1e" if not log_y else None)
     if log_y:
         fig.update_yaxes(type="log")
     return fig

@@ -1,9 +1,12 @@
-"""Compare page: runs overlaid and aligned by step, and the sweep table."""
+"""Compare page: runs overlaid and aligned by step, several metrics at once (one colour per run in every
+chart, every run in the hover, raw lines under the smoothed ones), and the sweep table."""
 
 import streamlit as st
 
+from forge_monitor.compare import default_metrics, run_colors, short_names, step_notes
 from forge_monitor.plotting import overlay_figure
-from forge_monitor.sweep import sweep_table
+from forge_monitor.sweep import SWEEP_HELP, SWEEP_PINNED, sweep_table
+from forge_monitor.ui.components import plain
 
 loaded = st.session_state.get("loaded")
 st.title("Compare runs")
@@ -12,26 +15,50 @@ if loaded is None or not loaded.runs:
     st.stop()
 
 runs = {run.info.run_id: run for run in loaded.runs}
+colors = run_colors(runs)
 sweep = sweep_table(loaded.runs, loaded.reports)
 selected = (st.session_state.get("selected") or (None, None))[0]
 default = [r for r in runs if r.startswith("sweep-medreason")][:4] or list(runs)[:3]
 if selected is not None and selected.info.run_id not in default:  # the run chosen in the overview or the sidebar
     default = [selected.info.run_id, *default[:3]]
-chosen = st.multiselect("Runs", list(runs), default=default, key="compare_runs")
+chosen = st.multiselect("Runs", list(runs), default=default, key="compare_runs",
+                        help="Each run keeps one colour in every chart. Rows ticked in the sweep table below are added.")
 if chosen:
     metrics = sorted(set().union(*(set(runs[r].frame["metric"].astype(str).unique()) for r in chosen)))
-    columns = st.columns([2, 1, 1])
-    metric = columns[0].selectbox("Metric", metrics, index=metrics.index("train_loss") if "train_loss" in metrics else 0,
-                                  key="compare_metric")
-    smoothing = columns[1].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
+    columns = st.columns([3, 1, 1])
+    shown = columns[0].multiselect("Metrics", metrics, default=default_metrics(metrics), key="compare_metrics",
+                                   placeholder="pick metrics to compare")
+    smoothing = columns[1].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
     log_y = columns[2].toggle("Log scale", key="compare_log")
-    st.plotly_chart(overlay_figure({r: runs[r].frame for r in chosen}, metric, log_y=log_y, smoothing=smoothing),
-                    key="compare-chart")
+    notes = step_notes(runs[r] for r in chosen)
+    if notes and len(chosen) > 1:
+        st.warning("Not aligned with the others by optimizer step: "
+                   + "; ".join(f"{plain(r)} ({plain(n)})" for r, n in notes.items()))
+    names = short_names(chosen)
+    frames = {r: runs[r].frame for r in chosen}
+    alerts = {r: loaded.reports[r].alerts for r in chosen}
+    cells = [column for _ in range((len(shown) + 1) // 2) for column in st.columns(2)]  # a grid; stacked when narrow
+    for cell, metric in zip(cells, shown):
+        with cell:
+            st.plotly_chart(overlay_figure(frames, metric, log_y=log_y, smoothing=smoothing, colors=colors,
+                                           names=names, alerts=alerts),
+                            key=f"compare-chart-{metric}")
 
 st.subheader("Sweep table")
 if sweep.empty:
     st.caption("No run in this source carries base and tuned scores (an `eval_results.json` next to its log).")
 else:
-    st.caption("Base and tuned target metric per run, relative gain, place within the dataset, and alerts per run.")
-    st.dataframe(sweep, hide_index=True, key="sweep-table",
-                 column_config={"LR": st.column_config.NumberColumn(format="%.0e")})
+    st.caption("One row per run with base and tuned scores (an `eval_results.json` next to its log). Tick rows to "
+               "add those runs to the charts above. Hover a column name for what it means.")
+
+    def add_ticked():
+        rows = st.session_state["sweep-table"]["selection"]["rows"]
+        ids = [sweep.loc[i, "run id"] for i in rows]
+        current = st.session_state.get("compare_runs", [])
+        st.session_state["compare_runs"] = current + [r for r in ids if r not in current]
+
+    st.dataframe(sweep, hide_index=True, key="sweep-table", on_select=add_ticked, selection_mode="multi-row",
+                 column_order=[c for c in sweep.columns if c != "run id"],
+                 column_config={name: st.column_config.Column(help=text, pinned=name in SWEEP_PINNED)
+                                for name, text in SWEEP_HELP.items()}
+                 | {"learning rate": st.column_config.NumberColumn(format="%.0e", help=SWEEP_HELP["learning rate"])})

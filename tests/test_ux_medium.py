@@ -89,3 +89,87 @@ def test_wall_time_is_a_date_axis_with_alerts_on_it():
     assert loss["layout"]["xaxis"]["title"]["text"] == "wall time (UTC)"
     assert str(loss["data"][0]["x"][0]).startswith("20")  # datetimes, not seconds since 1970
     assert any(str(s.get("x0", "")).startswith("20") for s in loss["layout"]["shapes"])
+
+
+# --- M4: Compare -----------------------------------------------------------------------------------------
+
+def _compare(**query):
+    at = open_app(**query)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _lines(spec) -> dict:
+    """legend name -> (colour, opacity, y values) of the lines in a chart (markers of alerts left out)."""
+    out = {}
+    for trace in spec["data"]:
+        if trace.get("mode", "lines").startswith("lines"):
+            out.setdefault(trace["name"], []).append((trace["line"]["color"], trace.get("opacity", 1.0), trace))
+    return out
+
+
+def test_compare_shows_several_metrics_every_run_in_the_hover_one_colour_per_run_and_raw_under_smoothed():
+    at = _compare()
+    runs = at.multiselect(key="compare_runs").value
+    assert len(runs) == 4
+    at.multiselect(key="compare_metrics").set_value(["train_loss", "throughput", "step_time"]).run()
+    assert not at.exception, at.exception
+    specs = chart_specs(at)
+    assert [s["layout"]["title"]["text"] for s in specs] == ["train_loss", "throughput", "step_time"]
+    assert {s["layout"]["hovermode"] for s in specs} == {"x unified"}  # every run's value at the step
+    colours = [{name: lines[0][0] for name, lines in _lines(s).items()} for s in specs]
+    assert len(colours[0]) == 4 and len(set(colours[0].values())) == 4
+    assert all(colours[0][name] == colour for c in colours[1:] for name, colour in c.items())  # one colour a run
+    assert not any(name.endswith("/train.log") for name in colours[0])  # the legend drops what every run shares
+    # Smoothing is on by default and each run's raw line stays, faded, under its smoothed one.
+    assert at.slider(key="compare_smoothing").value == 0.6
+    for name, lines in _lines(specs[0]).items():
+        (raw_colour, raw_opacity, _), (smooth_colour, smooth_opacity, smoothed) = lines
+        assert raw_colour == smooth_colour and raw_opacity < 0.5 and smooth_opacity == 1.0
+        assert "(raw %{customdata" in smoothed["hovertemplate"]
+    # Dropping a run never recolours the others.
+    at.multiselect(key="compare_runs").set_value(runs[1:]).run()
+    kept = {name: lines[0][0] for name, lines in _lines(chart_specs(at)[0]).items()}
+    assert kept and all(colours[0][name] == colour for name, colour in kept.items())
+
+
+def test_compare_marks_each_runs_alerts_on_its_line():
+    at = _compare(run="nova-sft-datamix-high-lr/train.log")
+    loss = chart_specs(at)[0]
+    marks = [t for t in loss["data"] if t.get("mode") == "markers"]
+    report = at.session_state["loaded"].reports["nova-sft-datamix-high-lr/train.log"]
+    onsets = sorted(a.step for a in report.alerts if a.metric == "train_loss")
+    assert len(onsets) == 3  # its three loss spikes
+    assert sorted(t["x"][0] for t in marks) == onsets and all("loss_spike" in t["hovertemplate"] for t in marks)
+
+
+def test_compare_warns_when_a_runs_steps_are_not_optimizer_steps(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "m.jsonl").write_text("".join(f'{{"step": {i}, "loss": {1 / i}}}\n' for i in range(1, 80)))
+    (tmp_path / "b").mkdir()  # console dicts with no step and no progress bar: steps are the order of the dicts
+    (tmp_path / "b" / "train.log").write_text("".join(f"{{'loss': {1 / i:.4f}, 'learning_rate': 1e-05, 'epoch': {i / 100}}}\n"
+                                                      for i in range(1, 80)))
+    monkeypatch.setenv("FORGE_MONITOR_ROOTS", str(tmp_path))
+    at = _compare(source="folder", folder=str(tmp_path), run="a/m.jsonl")
+    at.multiselect(key="compare_runs").set_value(["a/m.jsonl", "b/train.log"]).run()
+    assert any("Not aligned with the others by optimizer step" in w.value and "b/train.log" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+
+
+# --- M5: the sweep table ---------------------------------------------------------------------------------
+
+def test_sweep_columns_cannot_be_confused_and_each_has_help():
+    from forge_monitor.sweep import SWEEP_HELP
+
+    at = _compare()
+    table = at.dataframe[0].value
+    columns = list(table.columns)
+    assert "rank" not in columns and "place" not in columns and "GBS" not in columns
+    assert {"LoRA rank", "place in dataset", "global batch size", "learning rate"} <= set(columns)
+    # the target metric next to the run, before the hyperparameters
+    assert columns.index("tuned score %") < columns.index("LoRA rank")
+    assert columns.index("place in dataset") < columns.index("LoRA rank")
+    assert set(SWEEP_HELP) == set(columns) - {"run id"}
+    places = table[table["dataset"] == table["dataset"].iloc[0]]["place in dataset"].tolist()
+    assert places == sorted(places) and places[0] == 1
