@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from .alerts import Report
-from .incidents import evidence_rows
+from .incidents import evidence_rows, step_window
 from .ingest import Run
 from .plotting import chart_plan, metric_figure
 
@@ -60,16 +60,36 @@ def timeline(report: Report) -> list[dict]:
     return [{"order": i + 1, **a.to_dict()} for i, a in enumerate(report.alerts)]
 
 
-def _recipe_findings(info) -> list:
-    """The recipe's warning and critical findings (a recipe next to the log), or none."""
-    if not getattr(info, "recipe_path", None):
-        return []
+def recipe_findings(info, description: dict | None = None) -> list:
+    """The recipe's warning and critical findings (a recipe next to the log, or the recipe of a
+    DescribeTrainingJob ``description``), or none. Raises nothing: an unreadable recipe has none."""
     from .recipes import RecipeError, lint, read_recipe
 
     try:
-        return [f for f in lint(read_recipe(info.recipe_path))[0] if f.severity != "info"]
+        if getattr(info, "recipe_path", None):
+            return [f for f in lint(read_recipe(info.recipe_path))[0] if f.severity != "info"]
+        if (description or {}).get("recipe"):
+            return [f for f in lint(description["recipe"])[0] if f.severity != "info"]
     except RecipeError:
         return []
+    return []
+
+
+def first_cause(report: Report, findings, *, window: int | None = None) -> dict | None:
+    """What went wrong first: the first incident (alerts within ``window`` steps of each other) and,
+    when a recipe finding explains one of its alerts, that finding, named before the alert it led to
+    (M7: "grad_norm_spike at step 140" was named while the remediation blamed the recipe's LR).
+    Returns {"alert", "incident", "finding" (or None)}, or None when nothing fired."""
+    from .incidents import DEFAULT_WINDOW, group_incidents
+    from .recipes.checks import EXPLAINS
+
+    incidents = group_incidents(report.alerts, window=window or DEFAULT_WINDOW)
+    if not incidents:
+        return None
+    first = incidents[0]
+    detectors = set(first.detectors)
+    finding = next((f for f in findings if EXPLAINS.get(f.rule, set()) & detectors), None)
+    return {"alert": first.alerts[0], "incident": first, "finding": finding}
 
 
 def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor post-mortem") -> str:
@@ -85,6 +105,13 @@ def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor p
                      f"technique {e(info.technique)} · platform {e(info.platform)} · steps "
                      f"{int(steps.min()) if len(steps) else '-'}–{int(steps.max()) if len(steps) else '-'}</p>")
         alerts = report.alerts
+        findings = recipe_findings(info)
+        cause = first_cause(report, findings, window=step_window(steps)) if len(steps) else None
+        if cause:  # the root cause first: the recipe finding that explains the first incident, when one does
+            a, f = cause["alert"], cause["finding"]
+            seen = f"{e(a.detector)} at step {a.step}: {e(a.message)}"
+            parts.append("<p><b>What went wrong first:</b> " + (f"the recipe, <b>{e(f.rule)}</b>: {e(f.message)}. "
+                                                               f"It shows first as {seen}</p>" if f else f"{seen}</p>"))
         if alerts:
             parts.append("<h3>What went wrong, in order</h3><table><tr><th>#</th><th>steps</th><th>severity</th>"
                          "<th>detector</th><th>what was seen / what to change</th></tr>")
@@ -98,7 +125,6 @@ def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor p
             parts.append("</table>")
         else:
             parts.append("<p>No alerts.</p>")
-        findings = _recipe_findings(info)
         if findings:  # the root cause the remediations point at, said once per run
             parts.append("<h3>Recipe findings</h3><ul>" + "".join(
                 f"<li><span class='sev {e(f.severity)}'>{e(f.severity)}</span> <b>{e(f.rule)}</b>: {e(f.message)}"

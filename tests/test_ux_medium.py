@@ -173,3 +173,33 @@ def test_sweep_columns_cannot_be_confused_and_each_has_help():
     assert set(SWEEP_HELP) == set(columns) - {"run id"}
     places = table[table["dataset"] == table["dataset"].iloc[0]]["place in dataset"].tolist()
     assert places == sorted(places) and places[0] == 1
+
+
+# --- M7: the post-mortem page ------------------------------------------------------------------------------
+
+def test_postmortem_names_the_recipe_finding_first_and_charts_the_main_metric_with_every_incident():
+    at = open_app(run="nova-sft-datamix-high-lr/train.log")
+    at.switch_page("pages/postmortem.py").run()
+    assert not at.exception, at.exception
+    first = next(m.value for m in at.markdown if "What went wrong first" in m.value)
+    assert "the recipe — `lr_off_default_with_mixing`" in first  # was: grad_norm_spike at step 140
+    assert first.index("lr_off_default_with_mixing") < first.index("`grad_norm_spike` at step 140")  # cause, then alert
+    assert any(i.value.startswith("**Change first:** Use the service default") for i in at.info)
+    (chart,) = chart_specs(at)
+    assert chart["layout"]["title"]["text"] == "Loss" and "range" not in chart["layout"].get("yaxis", {})  # full range
+    labels = [a["text"] for a in chart["layout"]["annotations"]]
+    assert labels.count("⚠ loss_spike") == 3
+    bands = [s for s in chart["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(bands) >= 3 + 3  # the loss spikes' bands and the grad-norm spikes that led them
+    at = open_app(run="nova-rft-hyperpod-kl-spike/train.log")  # no recipe finding explains it: the alert is named
+    at.switch_page("pages/postmortem.py").run()
+    assert any("What went wrong first:** `kl_spike` at step 182" in m.value for m in at.markdown)
+
+
+def test_the_html_report_says_what_went_wrong_first_with_its_recipe_cause():
+    from forge_monitor.detectors import run_checks
+    from forge_monitor.report import html_report
+
+    run = load_paths([SAMPLE_LOGS / "nova-sft-datamix-high-lr"]).runs[0]
+    page = html_report([(run, run_checks(run.frame, run.info))])
+    assert "<b>What went wrong first:</b> the recipe, <b>lr_off_default_with_mixing</b>" in page
