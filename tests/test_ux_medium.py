@@ -203,3 +203,31 @@ def test_the_html_report_says_what_went_wrong_first_with_its_recipe_cause():
     run = load_paths([SAMPLE_LOGS / "nova-sft-datamix-high-lr"]).runs[0]
     page = html_report([(run, run_checks(run.frame, run.info))])
     assert "<b>What went wrong first:</b> the recipe, <b>lr_off_default_with_mixing</b>" in page
+
+
+# --- M9: the active thresholds on the Detector reference page ---------------------------------------------
+
+def test_the_detector_reference_shows_the_thresholds_in_use(tmp_path, monkeypatch):
+    at = open_app()
+    at.switch_page("pages/detectors.py").run()
+    assert not at.exception, at.exception
+    assert any("Thresholds in use: the defaults" in c.value for c in at.caption)
+    summary = at.dataframe[0].value
+    assert len(summary) == 12 and set(summary.loc[summary["core"] == "yes", "detector"]) == {
+        "nonfinite", "loss_spike", "overfitting", "kl_spike", "reward_plateau", "reward_gaming"}
+    config = tmp_path / "thresholds.toml"
+    config.write_text("[loss_spike]\nz_threshold = 7.5\n")
+    monkeypatch.setenv("FORGE_MONITOR_CONFIG", str(config))
+    at = open_app()
+    at.switch_page("pages/detectors.py").run()
+    assert not at.exception, at.exception
+    assert any("Thresholds in use: `" in c.value and "thresholds.toml`" in c.value and "1 value(s) differ" in c.value
+               for c in at.caption)
+    assert any("loss_spike" in e.label and "1 threshold(s) changed" in e.label for e in at.expander)
+    table = next(d.value for d in at.dataframe if "in use" in d.value.columns and "z_threshold" in set(d.value["name"]))
+    row = table[table["name"] == "z_threshold"].iloc[0]
+    assert (row["in use"], row["default"], row["changed"]) == ("7.5", "5.0", "✎")
+    config.write_text("[loss_spike]\nno_such_field = 1\n")
+    at = open_app()
+    at.switch_page("pages/detectors.py").run()
+    assert any("could not be read" in e.value for e in at.error)
