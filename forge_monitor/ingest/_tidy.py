@@ -171,10 +171,11 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "run_id": pd.Categorical.from_codes(np.zeros(tidy.height, dtype=np.int8), categories=[run_id]),
-            "step": tidy["step"].to_numpy(),
+            "step": tidy["step"].to_numpy(writable=True),
             "metric": tidy["metric"].cast(pl.Categorical).to_pandas(),
-            "value": tidy["value"].to_numpy(),
-            "wall_time": tidy["wall_time"].to_numpy(),
-        }
+            "value": tidy["value"].to_numpy(writable=True),
+            "wall_time": tidy["wall_time"].to_numpy(writable=True),
+        },
+        copy=False,  # the columns are fresh, writable arrays: no second copy to consolidate them
     )
     return validate_frame(frame)
