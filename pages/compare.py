@@ -37,7 +37,8 @@ if chosen:
     names = short_names(chosen)
     frames = {r: runs[r].frame for r in chosen}
     alerts = {r: loaded.reports[r].alerts for r in chosen}
-    cells = [column for _ in range((len(shown) + 1) // 2) for column in st.columns(2)]  # a grid; stacked when narrow
+    # A grid of two per row (stacked on a narrow screen); one metric takes the whole width.
+    cells = [column for _ in range((len(shown) + 1) // 2) for column in st.columns(2)] if len(shown) > 1 else [st.container()]
     for cell, metric in zip(cells, shown):
         with cell:
             st.plotly_chart(overlay_figure(frames, metric, log_y=log_y, smoothing=smoothing, colors=colors,

@@ -237,3 +237,85 @@ def test_dashboard_path_opens_the_users_folder_in_the_browser(tmp_path):
             browser.close()
     finally:
         stop(process)
+
+
+def _layouts(page, expression: str) -> list:
+    return page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
+                         f".map(g => {expression})")
+
+
+def _settled(page) -> None:
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(500)
+
+
+def test_charts_in_a_grid_against_epochs_and_a_drag_in_epochs_zooms_every_chart_in_steps(browser_page):
+    """Issue 17 M2/M3: the overfit run's charts two per row; drawn against epochs (624 steps = 2
+    epochs); a drag in epochs zooms every chart, the caption says the steps; back to steps, the same
+    steps are shown."""
+    url, page, errors = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{url}/?run=nova-sft-2epoch-overfit/train.log")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 3",
+                           timeout=90_000)
+    _settled(page)
+    boxes = [c.bounding_box() for c in page.locator('[data-testid="stPlotlyChart"]').all()[:3]]
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 5 and boxes[1]["x"] > boxes[0]["x"] + boxes[0]["width"] - 5  # side by side
+    assert boxes[2]["y"] > boxes[0]["y"] + boxes[0]["height"] - 5  # the third on the next row
+    page.locator('[data-testid="stSelectbox"]', has_text="X axis").click()
+    page.get_by_role("option", name="epoch", exact=True).click()
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout.xaxis.title.text === 'epoch')",
+                           timeout=60_000)
+    _settled(page)
+    whole = _layouts(page, "g._fullLayout.xaxis.range")
+    assert 1.9 < whole[0][1] < 2.2, whole
+    drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+    box = drag.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, y, steps=8)
+    page.mouse.move(box["x"] + box["width"] * 0.55, y, steps=8)
+    page.mouse.up()
+    caption = page.get_by_text(re.compile(r"Every chart shows steps \d+–\d+")).first
+    caption.wait_for(timeout=60_000)
+    _settled(page)
+    first, last = map(int, re.search(r"steps (\d+)–(\d+)", caption.text_content()).groups())
+    zoomed = _layouts(page, "g._fullLayout.xaxis.range")
+    assert all(r == zoomed[0] for r in zoomed), zoomed  # every chart
+    assert 0 < zoomed[0][0] < zoomed[0][1] < 1.5  # in epochs ...
+    assert abs(zoomed[0][0] * 312 - first) < 3 and abs(zoomed[0][1] * 312 - last) < 3  # ... of the steps said
+    page.screenshot(path=str(ARTIFACTS / "browser-epoch-grid.png"), full_page=True)
+    page.locator('[data-testid="stSelectbox"]', has_text="X axis").click()
+    page.get_by_role("option", name="step", exact=True).click()
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout.xaxis.title.text === 'step')",
+                           timeout=60_000)
+    _settled(page)
+    in_steps = _layouts(page, "g._fullLayout.xaxis.range.map(v => Math.round(v))")
+    assert all(abs(r[0] - first) <= 1 and abs(r[1] - last) <= 1 for r in in_steps), (in_steps, first, last)
+    assert errors == [], errors
+
+
+def test_compare_hover_lists_every_run_and_a_ticked_sweep_row_joins_the_charts(browser_page):
+    """Issue 17 M4/M5: unified hover on every Compare chart; ticking a sweep-table row adds its run."""
+    url, page, errors = browser_page
+    page.goto(f"{url}/?run=nova-sft-lora-healthy/train.log")
+    page.get_by_text("No alerts").first.wait_for(timeout=90_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Compare").click()
+    page.get_by_text("Sweep table").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 1",
+                           timeout=90_000)
+    _settled(page)
+    assert set(_layouts(page, "g._fullLayout.hovermode")) == {"x unified"}
+    before = _layouts(page, "g.data.filter(t => t.showlegend !== false && (t.mode || '').startsWith('lines')).length")[0]
+    assert before == 4
+    grid = page.locator('[data-testid="stDataFrame"]').last
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    # Rows are sorted by dataset then place: the llava-cot runs come first and are not in the chart yet.
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+    page.wait_for_function("(n) => [...document.querySelectorAll('.js-plotly-plot')][0].data.filter("
+                           "t => t.showlegend !== false && (t.mode || '').startsWith('lines')).length === n + 1",
+                           arg=before, timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "browser-compare.png"), full_page=True)
+    assert errors == [], errors
