@@ -236,7 +236,9 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         if axis:
             fig.update_yaxes(range=list(axis))
         if outside:
-            notes.append(f"{outside} point(s) outside the y-range (axis fitted to the bulk; zoom out to see them)")
+            # Not "zoom out": a double-click goes back to the fitted range (L5 of the UX review).
+            notes.append(f"{outside} point(s) outside the y-range (the axis is fitted to the bulk; turn off "
+                         "'Fit y to the bulk' to see them)")
     # The legend sits above the plot, right-aligned, clear of the step axis title (M3).
     fig.update_layout(title=_label(title or " / ".join(metrics)), height=height, margin={"l": 60, "r": 10, "t": 60, "b": 40},
                       xaxis_title="step" if by_step else x_axis.title, yaxis_title=_label(y_title(metrics)),

@@ -231,3 +231,46 @@ def test_the_detector_reference_shows_the_thresholds_in_use(tmp_path, monkeypatc
     at = open_app()
     at.switch_page("pages/detectors.py").run()
     assert any("could not be read" in e.value for e in at.error)
+
+
+# --- M8, L5, M3 ----------------------------------------------------------------------------------------
+
+def test_the_live_demo_folder_is_named_for_what_it_is_not_its_temp_name(monkeypatch):
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="forge-monitor-live-")
+    try:
+        shutil.copytree(SAMPLE_LOGS / "nova-rft-healthy", f"{folder}/nova-rft-healthy")
+        monkeypatch.setenv("FORGE_MONITOR_LOGS", folder)
+        at = open_app(run="nova-rft-healthy/train.log")
+        assert not at.exception, at.exception
+        captions = [c.value for c in at.sidebar.caption]
+        assert any(c.startswith("The live demo: a sample run replayed") for c in captions)
+        assert not any("forge-monitor-live-" in c for c in captions)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    mine = SAMPLE_LOGS.parent / "sample_logs"  # any other folder keeps its name
+    monkeypatch.setenv("FORGE_MONITOR_LOGS", str(mine))
+    at = open_app()
+    assert any("bundled offline demo runs" in c.value for c in at.sidebar.caption)
+
+
+def test_the_fitted_axis_note_says_how_to_see_the_outliers():
+    from forge_monitor.plotting import metric_figure
+
+    frame = pd.DataFrame({"run_id": "r", "step": np.arange(1, 201), "metric": "train_loss",
+                          "value": np.r_[np.linspace(2, 1, 150), [40.0], np.linspace(1, 0.9, 49)], "wall_time": np.nan})
+    _, note = metric_figure(frame, "train_loss", robust_y=True)
+    assert note.startswith("1 point(s) outside the y-range") and "turn off 'Fit y to the bulk'" in note
+    assert "zoom out" not in note  # a double-click goes back to the fitted range, not to the outliers
+
+
+def test_one_chart_per_row_on_request():
+    at = open_app(run="nova-sft-datamix-high-lr/train.log")
+    assert at.session_state["chart_grid"] == 2
+    in_grid = len(at.columns)
+    at.segmented_control(key="chart_grid").set_value(1).run()
+    assert not at.exception, at.exception
+    assert len(chart_specs(at)) == 3
+    assert len(at.columns) == in_grid - 4  # three charts two per row: two rows of two columns, now none

@@ -53,6 +53,13 @@ def sample_folder() -> Path:
     return Path(os.environ.get("FORGE_MONITOR_LOGS", SAMPLE_LOGS))
 
 
+def live_demo_folder(folder: Path) -> bool:
+    """The temporary folder ``forge-monitor demo --live`` replays a sample into (named
+    forge-monitor-live-*, in the temp directory): the sidebar says what it is, not its random name."""
+    folder = Path(folder)
+    return folder.name.startswith("forge-monitor-live-") and folder.resolve().parent == Path(tempfile.gettempdir()).resolve()
+
+
 def opened_folders() -> list[Path]:
     """The folders named on the command line (``forge-monitor dashboard PATH...``), in order."""
     return [Path(p).expanduser().resolve() for p in os.environ.get("FORGE_MONITOR_OPEN", "").split(os.pathsep) if p]

@@ -10,8 +10,8 @@ import streamlit as st
 from . import state
 from .components import plain
 from .data import (MAX_UPLOAD_MB, Loaded, allowed_roots, check_folder, cloudwatch_fleet, find_jobs, keep_upload,
-                   load_cached, load_cloudwatch, load_mlflow, mlflow_experiments, mlflow_runs, opened_folders,
-                   sample_folder)
+                   live_demo_folder, load_cached, load_cloudwatch, load_mlflow, mlflow_experiments, mlflow_runs,
+                   opened_folders, sample_folder)
 
 
 def source_picker() -> Loaded | None:
@@ -25,7 +25,13 @@ def source_picker() -> Loaded | None:
     if source == "samples":
         folder = sample_folder()
         bundled = folder.resolve() == (Path(__file__).resolve().parents[2] / "sample_logs")
-        st.sidebar.caption(f"`{folder.name}/` — " + ("the bundled offline demo runs" if bundled else "set by FORGE_MONITOR_LOGS"))
+        if bundled:
+            st.sidebar.caption(f"`{folder.name}/` — the bundled offline demo runs")
+        elif live_demo_folder(folder):  # M8: not the replay's random temp folder name
+            st.sidebar.caption("The live demo: a sample run replayed step by step into a temporary folder "
+                               "(removed when the demo stops)")
+        else:
+            st.sidebar.caption(f"`{plain(folder.name)}/` — set by FORGE_MONITOR_LOGS")
         loaded = load_cached(folder)
         loaded.recorded = bundled  # the same for every session that opens this folder
         st.session_state[state.RELOAD] = lambda: _recorded(load_cached(folder), bundled)
