@@ -253,8 +253,18 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
     if set(metrics) <= SCIENTIFIC:
         fig.update_yaxes(exponentformat="e", tickformat=".1e" if not log_y else None)
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", **log_ticks(np.concatenate(all_values) if all_values else np.array([])))
     return fig, "; ".join(notes)
+
+
+def log_ticks(values: np.ndarray) -> dict:
+    """Log-axis labels at powers of ten only, with unlabelled minor ticks between, when the data spans a
+    decade or more (plotly's default labels "5" and "2" between 0.01 and 0.1 read as values, L1 of the
+    review); plotly's own ticks otherwise (within one decade they are the only labels there are)."""
+    positive = values[np.isfinite(values) & (values > 0)]
+    if len(positive) < 2 or np.log10(positive.max()) - np.log10(positive.min()) < 1:
+        return {}
+    return {"dtick": 1, "minor": {"dtick": "D1", "ticks": "inside", "showgrid": False}}
 
 
 def _scalar(x):

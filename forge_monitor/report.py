@@ -49,6 +49,19 @@ def frame_csv(frame: pd.DataFrame) -> bytes:
     return frame.assign(**text).to_csv(index=False).encode("utf-8")
 
 
+def chart_csv(frame: pd.DataFrame, metrics) -> bytes:
+    """One chart's data the way TensorBoard's per-chart download gives it (L10 of the UX review): a row
+    per step, ``wall_time, step`` and a column per metric of the chart (±inf kept; a NaN and a step the
+    metric was not logged at are both empty cells)."""
+    part = frame[frame["metric"].astype(str).isin(list(metrics))]
+    wide = part.pivot_table(index="step", columns="metric", values="value", aggfunc="last", observed=True, dropna=False)
+    wide = wide.reindex(columns=[m for m in metrics if m in wide.columns])
+    wall = part.groupby("step", observed=True)["wall_time"].min()
+    out = pd.concat([wall.rename("wall_time"), wide], axis=1).reset_index()
+    out.columns = [_inert(str(c)) for c in out.columns]
+    return out[["wall_time", "step", *out.columns[2:]]].to_csv(index=False).encode("utf-8")
+
+
 def frame_parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.astype({"run_id": str, "metric": str}).to_parquet(buffer, index=False)

@@ -9,6 +9,7 @@ from forge_monitor.incidents import group_incidents, step_window
 from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.plotting import chart_plan, metric_figure
+from forge_monitor.report import chart_csv
 from forge_monitor.xaxis import x_axes
 from forge_monitor.ui import state
 from forge_monitor.ui.data import detector_config
@@ -41,6 +42,7 @@ x_name = controls[3].selectbox("X axis", list(axes), key=state.X_AXIS, format_fu
 per_row = controls[4].segmented_control("Charts per row", [1, 2], default=2, key=state.GRID)
 smoothing = controls[5].slider("Smoothing (raw line stays visible)", 0.0, 0.99, 0.0, 0.01, key=state.SMOOTHING)
 run_key = f"{run.info.source}|{run.info.run_id}"  # the same run id in another folder is another run
+safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.info.run_id)
 
 # Recipe findings, said once: the ones that may explain an alert above the incidents, the others in a line.
 findings = []
@@ -81,11 +83,20 @@ def render(run, report, fresh_keys=frozenset()):
             # An incident is seen on every chart it touches: the other alerts of its incidents as bands.
             touching = [a for i in incidents if any(a.metric in group for a in i.alerts) for a in i.alerts
                         if a.metric not in group]
-            fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, context_alerts=touching, **common)
             with cells[index] if cells else st.container():
-                st.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
+                slot = st.container()
+                below = st.columns([1, 1, 2])
+                # Log scale per chart (L1): the toggle above sets every chart; this one chart otherwise.
+                own_log = below[0].checkbox("log y", key=f"log-{title}", disabled=log_y,
+                                            help="Log scale on this chart only (Log scale above sets every chart).")
+                below[1].download_button("CSV", data=lambda group=group: chart_csv(run.frame, group), on_click="ignore",
+                                         file_name=f"{safe_name}-{title.lower().replace(' ', '_')}.csv", mime="text/csv",
+                                         key=f"csv-{title}", help="This chart's data: wall_time, step and each metric.")
+                fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, context_alerts=touching,
+                                          **{**common, "log_y": log_y or own_log})
+                slot.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
                 if note:
-                    st.caption(plain(note))
+                    below[2].caption(plain(note))
         if others:
             with st.expander(f"{len(others)} other metric(s)"):
                 pattern = st.text_input("Search metrics", key="metric_search", placeholder="name or prefix: actor/, eval")

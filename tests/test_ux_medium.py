@@ -274,3 +274,35 @@ def test_one_chart_per_row_on_request():
     assert not at.exception, at.exception
     assert len(chart_specs(at)) == 3
     assert len(at.columns) == in_grid - 4  # three charts two per row: two rows of two columns, now none
+
+
+# --- L1: log scale per chart, readable log ticks; L10: a chart's own CSV ---------------------------------
+
+def test_log_scale_on_one_chart_and_log_ticks_at_powers_of_ten():
+    at = open_app(run="nova-rft-reward-gaming/train.log")
+    at.checkbox(key="log-KL to reference").check().run()
+    assert not at.exception, at.exception
+    types = {s["layout"]["title"]["text"]: s["layout"]["yaxis"].get("type") for s in chart_specs(at)}
+    assert types.pop("KL to reference") == "log" and set(types.values()) == {None}  # that chart only
+    kl = next(s for s in chart_specs(at) if s["layout"]["title"]["text"] == "KL to reference")
+    assert kl["layout"]["yaxis"]["dtick"] == 1  # labels at 0.01, 0.1 ..., not "2" and "5" between them
+    at.toggle(key="log_y").set_value(True).run()  # the toggle above still sets every chart
+    assert {s["layout"]["yaxis"].get("type") for s in chart_specs(at)} == {"log"}
+    assert at.checkbox(key="log-Reward").disabled
+
+
+def test_each_chart_downloads_its_own_data_as_csv():
+    import io
+
+    from forge_monitor.report import chart_csv
+
+    run = load_paths([SAMPLE_LOGS / "nova-sft-2epoch-overfit"]).runs[0]
+    table = pd.read_csv(io.BytesIO(chart_csv(run.frame, ["train_loss", "val_loss"])))
+    assert list(table.columns) == ["wall_time", "step", "train_loss", "val_loss"]
+    assert len(table) == 624 and table["train_loss"].notna().all() and 0 < table["val_loss"].notna().sum() < 100
+    frame = pd.DataFrame({"run_id": "r", "step": [1, 2], "metric": ["=cmd", "=cmd"], "value": [1.0, np.inf],
+                          "wall_time": np.nan})
+    text = chart_csv(frame, ["=cmd"]).decode()
+    assert text.splitlines()[0] == "wall_time,step,'=cmd" and text.splitlines()[2].endswith(",inf")
+    at = open_app(run="nova-sft-datamix-high-lr/train.log")
+    assert [b.key for b in at.get("download_button")] == ["csv-Loss", "csv-Learning rate", "csv-Gradient norm"]
