@@ -167,7 +167,7 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     ``run_id`` and ``metric`` are pandas Categoricals of strings: a run of a million steps and ten
     metrics holds ten distinct names, not ten million string objects.
     """
-    tidy = dedupe_sorted(records)
+    tidy = dedupe_sorted(records.select("step", "metric", "value", "wall_time"))  # what the frame keeps, nothing more moved
     frame = pd.DataFrame(
         {
             "run_id": pd.Categorical.from_codes(np.zeros(tidy.height, dtype=np.int8), categories=[run_id]),
