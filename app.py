@@ -35,7 +35,9 @@ if first_visit and on_overview and names_one:
 # The sidebar is shared by every page, so the source and the selected run survive page switches.
 loaded = source_picker()
 st.session_state["loaded"] = loaded
-st.session_state["selected"] = run_picker(loaded, in_url=not on_overview)
+# The Recipe check and the Detector reference show no run: no run picker there (L7), the run kept.
+st.session_state["selected"] = run_picker(loaded, in_url=not on_overview,
+                                          show=navigation.url_path not in ("recipe", "detectors"))
 if st.session_state.pop(state.RUN_PICKED, False) and on_overview:
     # A run picked in the sidebar is a run to look at. Switched after every sidebar widget was drawn:
     # a widget not drawn in the run that switches loses its value.

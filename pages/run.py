@@ -27,7 +27,7 @@ st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.
            + (f" · {run.info.training_mode}" if run.info.training_mode else "")
            + (f" · recipe {plain(run.info.recipe_path.split('/')[-1])}" if run.info.recipe_path else ""))
 
-controls = st.columns([1, 1, 0.8, 1.3, 1, 2])
+controls = st.columns([0.9, 1.3, 0.8, 1.2, 1, 1.8])
 log_y = controls[0].toggle("Log scale", key=state.LOG_Y)
 robust_y = controls[1].toggle("Fit y to the bulk", value=False, key=state.ROBUST_Y,
                               help="Let outliers go off the chart (a note says how many) to see the bulk of the curve. "
@@ -85,7 +85,7 @@ def render(run, report, fresh_keys=frozenset()):
                         if a.metric not in group]
             with cells[index] if cells else st.container():
                 slot = st.container()
-                below = st.columns([1, 1, 2])
+                below = st.columns(2)
                 # Log scale per chart (L1): the toggle above sets every chart; this one chart otherwise.
                 own_log = below[0].checkbox("log y", key=f"log-{title}", disabled=log_y,
                                             help="Log scale on this chart only (Log scale above sets every chart).")
@@ -96,7 +96,7 @@ def render(run, report, fresh_keys=frozenset()):
                                           **{**common, "log_y": log_y or own_log})
                 slot.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
                 if note:
-                    below[2].caption(plain(note))
+                    st.caption(plain(note))
         if others:
             with st.expander(f"{len(others)} other metric(s)"):
                 pattern = st.text_input("Search metrics", key="metric_search", placeholder="name or prefix: actor/, eval")

@@ -319,3 +319,28 @@ def test_compare_hover_lists_every_run_and_a_ticked_sweep_row_joins_the_charts(b
                            arg=before, timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "browser-compare.png"), full_page=True)
     assert errors == [], errors
+
+
+def test_no_run_picker_on_the_detector_reference_and_the_run_kept(browser_page):
+    """Issue 17 L7/M9: the Detector reference draws no run picker (it shows no run) and lists the
+    thresholds in use; back on the Run page the same run is open."""
+    url, page, errors = browser_page
+    page.goto(f"{url}/?run=nova-rft-hyperpod-kl-spike/train.log")
+    page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('nova-rft-hyperpod-kl-spike'))",
+                           timeout=90_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.locator('[data-testid="stSelectbox"]', has_text="Run").first.wait_for(timeout=60_000)
+    _settled(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Detector reference").click()
+    page.get_by_text("Thresholds in use: the defaults").first.wait_for(timeout=60_000)
+    _settled(page)
+    assert sidebar.locator('[data-testid="stSelectbox"]', has_text="Run").count() == 0
+    assert "run=nova-rft-hyperpod-kl-spike" in page.url
+    page.locator('[data-testid="stSidebarNav"] a', has_text=re.compile(r"^Run$")).click()
+    page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('nova-rft-hyperpod-kl-spike'))",
+                           timeout=60_000)
+    sidebar.locator('[data-testid="stSelectbox"]', has_text="Run").first.wait_for(timeout=60_000)
+    _settled(page)  # the run kept, not the default run (the high-LR one) the picker falls back to
+    assert page.locator("h1").first.text_content().startswith("nova-rft-hyperpod-kl-spike")
+    page.screenshot(path=str(ARTIFACTS / "browser-back-to-run.png"))
+    assert errors == [], errors

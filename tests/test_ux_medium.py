@@ -306,3 +306,37 @@ def test_each_chart_downloads_its_own_data_as_csv():
     assert text.splitlines()[0] == "wall_time,step,'=cmd" and text.splitlines()[2].endswith(",inf")
     at = open_app(run="nova-sft-datamix-high-lr/train.log")
     assert [b.key for b in at.get("download_button")] == ["csv-Loss", "csv-Learning rate", "csv-Gradient norm"]
+
+
+# --- L7: no run picker where it does nothing -------------------------------------------------------------
+
+def _picker_script():
+    import streamlit as st
+
+    from forge_monitor.ui.sidebar import run_picker, source_picker
+
+    run, _ = run_picker(source_picker(), show=st.session_state.get("show_picker", True))
+    st.title(run.info.run_id)
+
+
+def test_pages_that_show_no_run_have_no_run_picker_and_keep_the_run():
+    """The shared sidebar as app.py draws it on the Recipe check and Detector reference (show=False):
+    no picker, and the run picked before is the run picked after (Streamlit drops an undrawn widget's
+    value; the default run would come back). The browser test walks the real pages."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_picker_script, default_timeout=90)
+    at.query_params["run"] = "nova-rft-hyperpod-kl-spike/train.log"
+    at.run()
+    assert at.sidebar.selectbox(key="run").value == "nova-rft-hyperpod-kl-spike/train.log"
+    at.session_state["show_picker"] = False
+    at.run()
+    at.run()  # a second run without the picker: the widget's value is gone by now
+    assert not at.exception, at.exception
+    assert "run" not in [s.key for s in at.sidebar.selectbox]
+    assert at.title[0].value == "nova-rft-hyperpod-kl-spike/train.log"
+    assert at.query_params["run"] == "nova-rft-hyperpod-kl-spike/train.log"  # still in the shareable link
+    at.session_state["show_picker"] = True
+    at.run()
+    assert at.sidebar.selectbox(key="run").value == "nova-rft-hyperpod-kl-spike/train.log"
+    assert at.title[0].value == "nova-rft-hyperpod-kl-spike/train.log"

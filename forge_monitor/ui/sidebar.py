@@ -179,12 +179,16 @@ def _cloudwatch_fleet() -> Loaded | None:
     return loaded
 
 
-def run_picker(loaded: Loaded | None, *, in_url: bool = True):
-    """Select one run (kept in the URL unless ``in_url`` is False). Returns (run, report) or (None, None)."""
+def run_picker(loaded: Loaded | None, *, in_url: bool = True, show: bool = True):
+    """Select one run (kept in the URL unless ``in_url`` is False). Returns (run, report) or (None, None).
+    ``show`` False: no picker drawn (pages that show no run), the run kept for the next page."""
     if loaded is None or not loaded.runs:
         state.sync_url(with_run=False)
         return None, None
     run_ids = [run.info.run_id for run in loaded.runs]
+    if state.RUN not in st.session_state and state.KEPT_RUN in st.session_state:
+        # Back from a page without the picker: Streamlit dropped the undrawn widget's value, not this copy.
+        st.session_state[state.RUN] = st.session_state[state.KEPT_RUN]
     chosen = st.session_state.pop(state.OPEN_RUN, None)  # a row picked in the overview
     if chosen in run_ids:
         st.session_state[state.RUN] = chosen
@@ -197,8 +201,10 @@ def run_picker(loaded: Loaded | None, *, in_url: bool = True):
                   if any(a.severity.value == level for a in alerts)]
         return f"{run_id}  ({', '.join(counts)})" if counts else run_id
 
-    st.sidebar.selectbox("Run", run_ids, key=state.RUN, format_func=label,
-                         on_change=lambda: st.session_state.update({state.RUN_PICKED: True}))
+    if show:
+        st.sidebar.selectbox("Run", run_ids, key=state.RUN, format_func=label,
+                             on_change=lambda: st.session_state.update({state.RUN_PICKED: True}))
+    st.session_state[state.KEPT_RUN] = st.session_state[state.RUN]
     state.sync_url(with_run=in_url)
     run = loaded.runs[run_ids.index(st.session_state[state.RUN])]
     return run, loaded.reports[run.info.run_id]

@@ -13,6 +13,7 @@ import streamlit as st
 SOURCE = "source"  # samples | folder | upload | cloudwatch
 FOLDER = "folder"
 RUN = "run"
+KEPT_RUN = "kept_run"  # a plain copy of the run picked: survives pages that draw no run picker
 STEP = "step"
 LIVE = "live"
 SMOOTHING = "smoothing"
