@@ -46,11 +46,13 @@ if chosen:
                             key=f"compare-chart-{metric}")
 
 st.subheader("Sweep table")
+in_sweep = not sweep.empty and bool(set(chosen) & set(sweep["run id"]))
 if sweep.empty:
     st.caption("No run in this source carries base and tuned scores (an `eval_results.json` next to its log).")
 else:
     st.caption("One row per run with base and tuned scores (an `eval_results.json` next to its log). Tick rows to "
-               "add those runs to the charts above. Hover a column name for what it means.")
+               "add those runs to the charts above. Hover a column name for what it means."
+               + ("" if in_sweep else " None of the runs compared above is in it."))
 
     def add_ticked():
         rows = st.session_state["sweep-table"]["selection"]["rows"]
@@ -58,8 +60,10 @@ else:
         current = st.session_state.get("compare_runs", [])
         st.session_state["compare_runs"] = current + [r for r in ids if r not in current]
 
-    st.dataframe(sweep, hide_index=True, key="sweep-table", on_select=add_ticked, selection_mode="multi-row",
-                 column_order=[c for c in sweep.columns if c != "run id"],
-                 column_config={name: st.column_config.Column(help=text, pinned=name in SWEEP_PINNED)
-                                for name, text in SWEEP_HELP.items()}
-                 | {"learning rate": st.column_config.NumberColumn(format="%.0e", help=SWEEP_HELP["learning rate"])})
+    # Shown open when a run compared above is in it; folded away when the runs compared are others (RL runs).
+    with st.container() if in_sweep else st.expander(f"{len(sweep)} run(s) with scores"):
+        st.dataframe(sweep, hide_index=True, key="sweep-table", on_select=add_ticked, selection_mode="multi-row",
+                     column_order=[c for c in sweep.columns if c != "run id"],
+                     column_config={name: st.column_config.Column(help=text, pinned=name in SWEEP_PINNED)
+                                    for name, text in SWEEP_HELP.items()}
+                     | {"learning rate": st.column_config.NumberColumn(format="%.0e", help=SWEEP_HELP["learning rate"])})

@@ -173,6 +173,11 @@ def test_sweep_columns_cannot_be_confused_and_each_has_help():
     assert set(SWEEP_HELP) == set(columns) - {"run id"}
     places = table[table["dataset"] == table["dataset"].iloc[0]]["place in dataset"].tolist()
     assert places == sorted(places) and places[0] == 1
+    assert not [e for e in at.expander if "run(s) with scores" in e.label]  # sweep runs compared: the table open
+    at.multiselect(key="compare_runs").set_value(["nova-rft-healthy/train.log", "trl-grpo-console/stdout.log"]).run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander if "run(s) with scores" in e.label] == ["6 run(s) with scores"]  # folded away
+    assert any("None of the runs compared above is in it" in c.value for c in at.caption)
 
 
 # --- M7: the post-mortem page ------------------------------------------------------------------------------
