@@ -3,7 +3,6 @@ card, and the shared zoom of a run's charts."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import streamlit as st
