@@ -29,17 +29,28 @@ class OverfittingConfig:
     min_evals: int = setting(3, "eval points needed before judging", low=2)
 
 
-def _epoch_at(frame, step: int) -> float | None:
+def _epoch_at(frame, step: int) -> str | None:
+    """Where ``step`` lies in the epochs, in words. Trainers that log a fractional epoch (HF: 0.24)
+    give it as it is; Nova logs the whole epoch index (0 through the first epoch), which says which
+    epoch, not how far into it: "in epoch 1 (the first)" / "at the end of epoch 1", never "epoch 0.00"."""
     steps, values = _stats.series(frame, "epoch")
     if not len(steps):
         return None
-    i = int(np.searchsorted(steps, step, side="right")) - 1
-    return float(values[max(i, 0)])
+    i = max(int(np.searchsorted(steps, step, side="right")) - 1, 0)
+    if not np.all(values == np.round(values)):
+        return f"epoch {values[i]:.2f}"
+    index = int(values[i])
+    later = steps[values > index]
+    ordinal = {0: "first", 1: "second", 2: "third"}.get(index, f"number {index + 1}")
+    interval = max(1, int(np.median(np.diff(steps)))) if len(steps) > 1 else 1  # the epoch's logging interval
+    if len(later) and step >= later[0] - interval:
+        return f"at the end of the {ordinal} epoch"
+    return f"in the {ordinal} epoch"
 
 
 def remediation(frame, info, best_step: int, best: float) -> str:
     epoch = _epoch_at(frame, best_step)
-    keep = f"Keep the checkpoint nearest step {best_step} (val_loss {_stats.fmt(best)}" + (f", epoch {epoch:.2f})." if epoch is not None else ").")
+    keep = f"Keep the checkpoint nearest step {best_step} (val_loss {_stats.fmt(best)}" + (f", {epoch})." if epoch is not None else ").")
     if info.technique == "cpt":
         advice = ("CPT should run at most one epoch: repeating limited CPT data overfits and erodes general capability. "
                   "Cut the epochs, or add more (diverse) data instead of repeating it.")

@@ -198,10 +198,13 @@ def check(frame, info, config: RewardGamingConfig):
     signals = _signals(frame, info, config, steps, reward)
     if len(signals) < config.min_signals:
         return alerted("reward_gaming", [])
-    onset = min(s["step"] for s in signals)
+    first = min(signals, key=lambda s: s["step"])
+    onset = first["step"]
     heldout = next((s for s in signals if s["signal"] == "held-out divergence"), None)
-    message = (f"possible reward gaming: {len(signals)} signals agree (threshold {config.min_signals}) - "
-               + "; ".join(s["text"] for s in signals))
+    # The alert starts where the earliest signal did; say which, so an onset before the held-out peak
+    # named in the text does not read as a contradiction.
+    message = (f"possible reward gaming: {len(signals)} signals agree (threshold {config.min_signals}), the first "
+               f"({first['signal']}) from step {onset} - " + "; ".join(s["text"] for s in signals))
     coef = info.hyperparameters.get("kl_loss_coef")
     remediation = ("Fix the reward function before touching any hyperparameter: read a sample of high-reward rollouts "
                    "and check the reward with at least two independent judges. "

@@ -149,8 +149,11 @@ def check(frame, info, config: RewardPlateauConfig):
     onset = int(steps[-width])
     if no_signal:
         share, source = zero
-        what = (f"{100 * share:.0f} % of the last {width} steps have no reward variance ({source})"
-                + (f", mean frac_reward_zero_std {mean_zero:.2f}" if mean_zero is not None else ""))
+        if share >= config.zero_signal_share or mean_zero is None:
+            what = f"{100 * share:.0f} % of the last {width} steps have no reward variance ({source})"
+        else:  # no step is entirely without variance, but most of each step's groups are
+            what = (f"on average {100 * mean_zero:.0f} % of the prompt groups had no reward variance over the last "
+                    f"{width} steps (mean frac_reward_zero_std {mean_zero:.2f}, threshold {config.zero_std_fraction:g})")
         message = f"no learning signal: {what}; reward median {_stats.fmt(recent)} ({level} of the [{_stats.fmt(low)}, {_stats.fmt(high)}] scale)"
         remediation = ("When every sample of a prompt scores the same, advantages and gradients are zero: the reward "
                        "function lacks discriminative power for these prompts. " + _advice(level, info))
