@@ -29,7 +29,7 @@ $(MLFLOW_VENV)/.installed: requirements-mlflow-server.txt
 
 demo: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --browser.gatherUsageStats false \
-		--server.fileWatcherType none
+		--server.fileWatcherType none --client.toolbarMode viewer
 
 # The browser test drives Debian's chromium (prebuilt browser downloads are not available): install it
 # when it is missing and we are root; otherwise the browser test skips with a loud message (not in CI).

@@ -36,7 +36,7 @@ def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False) 
     folder needs (a 200-run overview: 14 s with it, see bench/overview_bench.py)."""
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+               "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
     # quiet: Streamlit's own "URL: http://127.0.0.1:PORT" (stdout) is not printed beside ours, which
     # carries the page to open; its errors (stderr) still are.
     return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True,

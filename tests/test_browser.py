@@ -118,6 +118,7 @@ def test_the_overview_lands_first_and_a_row_opens_its_run(browser_page):
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "browser-overview.png"))
     assert "run=" not in page.url  # the overview's own link, not a run's
+    assert page.get_by_role("button", name="Deploy").count() == 0  # viewer toolbar: no developer chrome (review L7)
     box = grid.bounding_box()
     # The third row (worst first: two runs with one critical alert, then the high-LR run with three),
     # clicked in its selection column; rows are 35 px under a 35 px header.
