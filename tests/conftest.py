@@ -20,3 +20,18 @@ def real_runs() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return REAL_RUNS
+
+
+def open_app(page: str = "run", **query):
+    """A new session of the app (AppTest). The overview is the landing page; ``page="run"`` (the
+    default here) opens the run page the way a user's link does, with ``?run=`` (the run the sidebar
+    picks when the query names none), so the whole app (sidebar included) is rendered."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=90)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    if page == "overview" or "run" in query or at.session_state["selected"][0] is None:
+        return at
+    return open_app(page, **query, run=at.session_state["selected"][0].info.run_id)

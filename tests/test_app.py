@@ -5,25 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import PROJECT_ROOT, SAMPLE_LOGS
+from conftest import PROJECT_ROOT, SAMPLE_LOGS, open_app
 from forge_monitor.samples import SAMPLES
 
-APP = str(PROJECT_ROOT / "app.py")
-
-
-def open_app(page: str = "run", **query) -> AppTest:
-    """A new session of the app. The overview is the landing page; ``page="run"`` (the default here)
-    opens the run page the way a user's link does, with ``?run=`` (the run the sidebar picks when the
-    query names none), so the whole app (sidebar included) is rendered."""
-    at = AppTest.from_file(APP, default_timeout=90)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    if page == "overview" or "run" in query or at.session_state["selected"][0] is None:
-        return at
-    return open_app(page, **query, run=at.session_state["selected"][0].info.run_id)
 
 
 def chart_specs(at) -> list[dict]:

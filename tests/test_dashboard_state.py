@@ -12,28 +12,13 @@ import math
 import os
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, open_app
 
-APP = str(PROJECT_ROOT / "app.py")
 
 
 def jsonl(steps, nan_at=None) -> str:
     return "".join(f'{{"step": {i}, "loss": {"NaN" if i == nan_at else 1.0 / i}}}\n' for i in steps)
-
-
-def open_app(page: str = "run", **query) -> AppTest:
-    """A new session of the app. The overview is the landing page; ``page="run"`` (the default here)
-    opens the run page the way a user's link does, with ``?run=`` (the run the sidebar picks when the
-    query names none), so the whole app (sidebar included) is rendered."""
-    at = AppTest.from_file(APP, default_timeout=90)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    if page == "overview" or "run" in query or at.session_state["selected"][0] is None:
-        return at
-    return open_app(page, **query, run=at.session_state["selected"][0].info.run_id)
 
 
 def selected(at):

@@ -215,7 +215,8 @@ class FolderCache:
         self.runs = kept
         why = f" ({len(problems)} file(s) skipped; {problems[0].path}: {problems[0].reason})" if problems else ""
         errors = [] if runs else [FileProblem(str(folder), f"no training runs found in this directory{why}")]
-        return Loaded(runs, reports, errors, problems)
+        # The bundled samples are recordings: never "running", whatever their files' times after a checkout.
+        return Loaded(runs, reports, errors, problems, recorded=folder.resolve() == SAMPLE_LOGS.resolve())
 
 
 LEAVES_ROOTS = "is a symlink that leaves the allowed folders"

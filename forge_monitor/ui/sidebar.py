@@ -33,8 +33,7 @@ def source_picker() -> Loaded | None:
         else:
             st.sidebar.caption(f"`{plain(folder.name)}/` — set by FORGE_MONITOR_LOGS")
         loaded = load_cached(folder)
-        loaded.recorded = bundled  # the same for every session that opens this folder
-        st.session_state[state.RELOAD] = lambda: _recorded(load_cached(folder), bundled)
+        st.session_state[state.RELOAD] = lambda: load_cached(folder)
     elif source == "folder":
         roots = allowed_roots()
         opened = opened_folders()
@@ -77,11 +76,6 @@ def source_picker() -> Loaded | None:
             with st.sidebar.expander(f"{len(loaded.problems)} file(s) skipped"):
                 for problem in loaded.problems:
                     st.caption(plain(str(problem)))
-    return loaded
-
-
-def _recorded(loaded: Loaded, bundled: bool) -> Loaded:
-    loaded.recorded = bundled
     return loaded
 
 
