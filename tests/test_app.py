@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import PROJECT_ROOT, SAMPLE_LOGS, open_app
+from conftest import SAMPLE_LOGS, open_app
 from forge_monitor.samples import SAMPLES
 
 

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from conftest import PROJECT_ROOT, open_app
+from conftest import open_app
 
 
 
