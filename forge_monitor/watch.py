@@ -357,16 +357,19 @@ class Watcher:
         for key, monitor in self.monitors.items():
             if is_cloudwatch(monitor.run.live) or key.startswith("mlflow:"):
                 continue  # remote runs are read again from their start (their cursors are the service's)
+            # Monitors are keyed by the path as searched (``runs/job/train.log`` for ``watch runs/``); the
+            # snapshot by the state's key, the resolved path, as _open_local looks for it.
+            state_key = _state_key(monitor)
             position = self._position(monitor.run)
-            saved = self._saved.get(key)
+            saved = self._saved.get(state_key)
             if saved is not None and (saved[0] == position or (not force and now - saved[1] < self.checkpoint_every)):
                 continue
             try:
-                save_snapshot(monitor.run, self._snapshot_path(key))
+                save_snapshot(monitor.run, self._snapshot_path(state_key))
             except Exception as err:  # noqa: BLE001 - a full disk must not end the watch; the logs are still there
                 self._say(f"{key} (snapshot)", f"cannot save the read position: {failure_reason(err)}")
                 continue
-            self._saved[key] = (position, now)
+            self._saved[state_key] = (position, now)
 
     def _take(self, monitor: LiveMonitor, entries) -> int:
         """New alerts, and alerts whose severity rose since they were handed to the notifier (an

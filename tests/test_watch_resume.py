@@ -147,3 +147,18 @@ def test_checkpoints_are_written_only_for_runs_that_gained_data(tmp_path):
         handle.write(_lines(200, 210))
     watcher.refresh()
     assert snapshot.stat().st_mtime_ns != written
+
+
+def test_a_watch_of_a_relative_folder_resumes_too(tmp_path, monkeypatch, capsys):
+    """``forge-monitor watch runs/`` from the runs' parent: the snapshot is found again (it is keyed by
+    the resolved path, whatever form the folder was named in)."""
+    log = _run(tmp_path, steps=300)
+    monkeypatch.chdir(tmp_path)
+    first = Watcher(["runs"], Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True), WatchState(Path("state")))
+    first.refresh()
+    first.checkpoint(force=True)
+    capsys.readouterr()
+    again = Watcher(["runs"], Outbox([Route("json://127.0.0.1:9/h", "warning")], dry_run=True), WatchState(Path("state")))
+    again.refresh()
+    assert "job/train.log: resumed from the saved state (steps 1-299" in capsys.readouterr().err
+    assert log.exists()

@@ -7,21 +7,32 @@ silently withdrawn), and a point never inflates its own baseline.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 
-_CACHE: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+# Each frame's metrics split once per run_checks; one cache per thread, since folders are checked on
+# several threads at once and one thread's clear_cache() must not pull an entry from under another.
+_LOCAL = threading.local()
 MAD_TO_SIGMA = 0.6745
 LEVEL_WINDOW = 20  # points whose median is "the level before" a point  # Iglewicz-Hoaglin: z = 0.6745 * (x - median) / MAD
 
 
+def _cache() -> dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    if not hasattr(_LOCAL, "cache"):
+        _LOCAL.cache = {}
+    return _LOCAL.cache
+
+
 def clear_cache() -> None:
-    _CACHE.clear()
+    _cache().clear()
 
 
 def _split(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     key = (id(frame), len(frame))
-    if key not in _CACHE:
+    cache = _cache()
+    if key not in cache:
         parts = {}
         if len(frame):
             codes, names = pd.factorize(frame["metric"], sort=False)
@@ -36,8 +47,8 @@ def _split(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                     o = np.argsort(s, kind="stable")
                     s, v = s[o], v[o]
                 parts[str(name)] = (s, v)
-        _CACHE[key] = parts
-    return _CACHE[key]
+        cache[key] = parts
+    return cache[key]
 
 
 def series(frame: pd.DataFrame, metric: str, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
