@@ -118,7 +118,7 @@ def html_report(runs: list[tuple[Run, Report]], *, title: str = "forge-monitor p
                      f"technique {e(info.technique)} · platform {e(info.platform)} · steps "
                      f"{int(steps.min()) if len(steps) else '-'}–{int(steps.max()) if len(steps) else '-'}</p>")
         alerts = report.alerts
-        findings = recipe_findings(info)
+        findings = recipe_findings(info, getattr(run.live, "description", None))  # a CloudWatch job's recipe too
         cause = first_cause(report, findings, window=step_window(steps)) if len(steps) else None
         if cause:  # the root cause first: the recipe finding that explains the first incident, when one does
             a, f = cause["alert"], cause["finding"]

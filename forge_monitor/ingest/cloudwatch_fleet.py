@@ -24,6 +24,7 @@ refresh is one FilterLogEvents call for the whole cluster; a job is listed once 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -115,19 +116,23 @@ class CloudWatchFleet(_Fleet):
                     self._open(job)
                     changed.append(name)
                     continue
+                if job.status != status:
+                    changed.append(name)  # a job that ended without a new line is a changed row too
                 job.status = status
                 if job.run is None:
                     if job.error is not None and status not in ENDED:
                         self._open(job)  # no logs yet a minute ago: a job starting up
                         changed.append(name)
                     continue
-                job.run.live.description["status"] = status
+                live = job.run.live
+                if live.description.get("status") != status:  # a new dict: sessions holding the old one keep it whole
+                    live.description = {**live.description, "status": status}
                 if job.final_read:
                     continue
                 if self._read_on(job):
                     changed.append(name)
                 job.final_read = status in ENDED  # this read came after it ended: nothing more will come
-            return changed
+            return list(dict.fromkeys(changed))
 
     def _open(self, job: FleetJob) -> None:
         try:
@@ -151,7 +156,8 @@ class CloudWatchFleet(_Fleet):
             return False
         if live.last_new_data == before:
             return False
-        job.run.frame = live.frame
+        # A new Run with the new frame: the Run a session is drawing from the last Loaded is never changed.
+        job.run = dataclasses.replace(job.run, frame=live.frame)
         job.report = self._checks(job.run.frame, job.run.info)
         return True
 
@@ -198,7 +204,7 @@ class HyperPodFleet(_Fleet):
                     job = self.jobs[name] = FleetJob(name, "", run.to_run())
                 live = job.run.live
                 if live.feed([message for _, _, message in sorted(events, key=lambda e: (e[0], e[1]))]):
-                    job.run.frame = live.frame
+                    job.run = dataclasses.replace(job.run, frame=live.frame)
                     job.report = self._checks(job.run.frame, job.run.info)
                     changed.append(name)
                 elif job.report is None:

@@ -342,15 +342,25 @@ class FleetHolder:
         self.fleet = fleet
         self.loaded: Loaded | None = None
         self.at = 0.0
+        self.lock = threading.Lock()
 
-    def load(self, *, force: bool = False) -> Loaded:
+    def load(self, *, max_age: float | None = None) -> Loaded:
+        """The last listing if younger than ``max_age`` seconds (default ``self.max_age``), else a refresh.
+        Live pages pass a short age: every viewer of one fleet then shares one refresh per interval,
+        whatever the number of sessions, so the README's calls per refresh hold."""
         import time
 
-        if self.loaded is not None and not force and time.monotonic() - self.at < self.max_age:
+        max_age = self.max_age if max_age is None else max_age
+        with self.lock:
+            if self.loaded is not None and time.monotonic() - self.at < max_age:
+                return self.loaded
+            changed = self.fleet.refresh()
+            self.at = time.monotonic()
+            self._rebuild(changed)
             return self.loaded
-        changed = self.fleet.refresh()
-        self.at = time.monotonic()
-        if changed or self.loaded is None:
+
+    def _rebuild(self, changed) -> None:
+        if changed or self.loaded is None:  # a new Loaded: sessions keep the one they were given, unchanged
             jobs = list(self.fleet.jobs.values())
             runs = [j.run for j in jobs if j.run is not None]
             problems = [FileProblem(j.name, j.error) for j in jobs if j.run is None and j.error]
@@ -358,7 +368,6 @@ class FleetHolder:
                 "CloudWatch", "no training jobs match" + (f" the prefix {self.fleet.prefix!r}" if self.fleet.prefix else "")
                 + (f" created in the last {self.fleet.days:g} days" if self.fleet.days else ""))]
             self.loaded = Loaded(runs, {j.run.info.run_id: j.report for j in jobs if j.run is not None}, errors, problems)
-        return self.loaded
 
 
 @st.cache_resource(show_spinner="Listing the jobs in CloudWatch…", max_entries=4)
@@ -369,7 +378,9 @@ def cloudwatch_fleet(region: str | None, prefix: str, days: float, platform: str
     from ..ingest.cloudwatch_fleet import CloudWatchFleet, HyperPodFleet
 
     source = CloudWatchSource("", platform=platform, cluster=cluster or None, region=region or None)
-    return FleetHolder((HyperPodFleet if platform == "hyperpod" else CloudWatchFleet)(source, prefix, days))
+    # Checked with the thresholds the dashboard was given (--config), read when each job is checked.
+    checks = lambda frame, info: run_checks(frame, info, detector_config())  # noqa: E731
+    return FleetHolder((HyperPodFleet if platform == "hyperpod" else CloudWatchFleet)(source, prefix, days, checks=checks))
 
 
 def find_jobs(name_contains: str, region: str | None) -> list[str]:

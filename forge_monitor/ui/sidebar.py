@@ -169,7 +169,7 @@ def _cloudwatch_fleet() -> Loaded | None:
     except CloudWatchError as err:
         st.sidebar.error(str(err))
         return None
-    st.session_state[state.RELOAD] = lambda: holder.load(force=True)
+    st.session_state[state.RELOAD] = lambda: holder.load(max_age=4.0)  # one refresh per interval for all viewers
     return loaded
 
 
