@@ -17,13 +17,15 @@ if run is None:
 st.caption(plain(run.info.run_id))
 safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.info.run_id)
 columns = st.columns(4)
-columns[0].download_button("HTML report", html_report([(run, report)], title=f"Post-mortem: {run.info.run_id}"),
-                           file_name=f"{safe}-report.html", mime="text/html", key="dl-html")
-columns[1].download_button("Metrics (CSV)", frame_csv(run.frame), file_name=f"{safe}.csv", mime="text/csv", key="dl-csv")
-columns[2].download_button("Metrics (Parquet)", frame_parquet(run.frame), file_name=f"{safe}.parquet",
-                           mime="application/octet-stream", key="dl-parquet")
-columns[3].download_button("Alerts (JSON)", alerts_json(report), file_name=f"{safe}-alerts.json",
-                           mime="application/json", key="dl-json")
+# Each export is built when it is clicked, not on every rerun (the HTML report draws every chart).
+columns[0].download_button("HTML report", lambda: html_report([(run, report)], title=f"Post-mortem: {run.info.run_id}"),
+                           file_name=f"{safe}-report.html", mime="text/html", key="dl-html", on_click="ignore")
+columns[1].download_button("Metrics (CSV)", lambda: frame_csv(run.frame), file_name=f"{safe}.csv", mime="text/csv",
+                           key="dl-csv", on_click="ignore")
+columns[2].download_button("Metrics (Parquet)", lambda: frame_parquet(run.frame), file_name=f"{safe}.parquet",
+                           mime="application/octet-stream", key="dl-parquet", on_click="ignore")
+columns[3].download_button("Alerts (JSON)", lambda: alerts_json(report), file_name=f"{safe}-alerts.json",
+                           mime="application/json", key="dl-json", on_click="ignore")
 
 findings = recipe_findings(run.info, getattr(run.live, "description", None))
 cause = first_cause(report, findings, window=step_window(run.frame["step"]))
@@ -38,7 +40,7 @@ if cause:
         st.markdown(f"**What went wrong first:** {seen}")
 
 # The main metric of the run (its first chart), at full range, with every incident on it.
-metrics = set(run.frame["metric"].astype(str).unique())
+metrics = {str(m) for m in run.frame["metric"].unique()}  # tens of names, not a string per row
 plan = chart_plan(run.info.technique, metrics)
 if plan:
     title, group = plan[0]

@@ -102,6 +102,10 @@ def test_alert_on_the_chart_remediation_beside_it_and_no_console_errors(browser_
     page.locator('[data-testid="stSidebarNav"] a', has_text="Post-mortem").click()
     page.get_by_text("What went wrong first").first.wait_for(timeout=60_000)
     assert "nova-sft-datamix-high-lr" in page.url or "postmortem" in page.url
+    with page.expect_download(timeout=60_000) as download:  # built on the click, not on every rerun
+        page.get_by_role("button", name="HTML report").click()
+    report = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "nova-sft-datamix-high-lr/train.log" in report and "loss_spike" in report
     page.screenshot(path=str(ARTIFACTS / "browser-postmortem.png"))
     assert errors == [], errors
 
