@@ -33,6 +33,7 @@ robust_y = controls[1].toggle("Fit y to the bulk", value=False, key=state.ROBUST
                               help="Let outliers go off the chart (a note says how many) to see the bulk of the curve. "
                                    "Turn it off to see them again.")
 live = controls[2].toggle("Live", key=state.LIVE, help="Re-read the log every few seconds (only appended data).")
+page_frame = run.frame
 axes = x_axes(run.frame)
 if st.session_state.get(state.X_AXIS) not in axes:  # another run's axis that this run does not log
     st.session_state[state.X_AXIS] = "step"
@@ -65,10 +66,11 @@ def focus(incident, frame):
 
 def render(run, report, fresh_keys=frozenset()):
     health_summary(report, run.info.technique)
-    metrics = set(run.frame["metric"].astype(str).unique())
+    metrics = {str(m) for m in run.frame["metric"].unique()}  # tens of names, not a string per row
     plan = chart_plan(run.info.technique, metrics)
     others = sorted(metrics - {m for _, g in plan for m in g})
-    x_axis = x_axes(run.frame).get(x_name) or axes["step"]  # live: the map grows with the run
+    # Live, the map grows with the run; otherwise the one built above for the picker serves.
+    x_axis = (x_axes(run.frame) if run.frame is not page_frame else axes).get(x_name) or axes["step"]
     take_selected_zoom(run_key, [title for title, _ in plan] + [f"other-{m}" for m in others], x_axis)
     incidents = group_incidents(report.alerts, window=step_window(run.frame["step"]))
     left, right = st.columns([2, 1])
