@@ -23,12 +23,11 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forge_monitor.demo import free_port, start_dashboard, stop  # noqa: E402
+from forge_monitor.demo import free_port, start_dashboard, stop, wait_until_up  # noqa: E402
 from forge_monitor.synth.writers import nova_pipe  # noqa: E402
 
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -95,13 +94,9 @@ def main() -> int:
         port = free_port()
         process = start_dashboard(port, {"FORGE_MONITOR_ROOTS": str(work)})
         url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"source": "folder", "folder": str(root)})
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.3)
+        if not wait_until_up(port, process):
+            print("the dashboard did not start", file=sys.stderr)
+            return 2
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})

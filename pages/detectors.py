@@ -13,7 +13,7 @@ from forge_monitor.ui.data import detector_config
 st.title("Detector reference")
 path = os.environ.get("FORGE_MONITOR_CONFIG")
 try:
-    active = detector_config() or default_config()
+    active = detector_config(strict=True) or default_config()
 except ValueError as err:  # a thresholds file that does not read: said here, the defaults shown
     st.error(f"The thresholds file could not be read, so the defaults are shown: {plain(err)}")
     path, active = None, default_config()

@@ -241,3 +241,24 @@ def test_a_refused_folder_is_named_as_typed_not_where_it_resolves(tmp_path, monk
     assert folder is None and "secret-target-name" not in reason and str(allowed / "link") in reason
     folder, reason = check_folder("~")
     assert folder is None and reason.startswith("'~' is outside the allowed folders")
+
+
+def test_editing_the_thresholds_file_re_checks_the_folders_runs(root, tmp_path, monkeypatch):
+    """`dashboard --config FILE`: a run loaded before the file changed is checked again with the new
+    thresholds (the folder cache's key and each run's signature carry the file's identity)."""
+    import os
+
+    from forge_monitor.ui.data import load_cached
+
+    log = root / "runs" / "train.jsonl"
+    log.write_text(jsonl(range(1, 101)))
+    config = tmp_path / "thresholds.toml"
+    config.write_text("[stalled]\n")
+    monkeypatch.setenv("FORGE_MONITOR_CONFIG", str(config))
+    folder = (root / "runs").resolve()
+    first = load_cached(folder)
+    assert load_cached(folder) is first
+    config.write_text("[loss_spike]\nz_threshold = 6\n")
+    os.utime(config, ns=(1, os.stat(config).st_mtime_ns + 1_000_000))
+    second = load_cached(folder)
+    assert second is not first and second.runs[0] is not first.runs[0]

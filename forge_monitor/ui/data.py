@@ -153,7 +153,9 @@ class FolderCache:
 
     def load(self, roots: list[Path]) -> Loaded:
         listing = scan_folder(self.folder)
-        key = listing_key(listing) + repr(roots)
+        # The thresholds file too: editing it re-checks every run (an unchanged run is reused only
+        # when it was checked with the same thresholds, see the signature in _reload).
+        key = listing_key(listing) + repr(roots) + _config_stamp()
         with self.lock:  # two sessions reloading one folder: the second waits and gets the first's answer
             if key != self.key or self.loaded is None:
                 self.loaded = self._reload(listing, roots)
@@ -189,7 +191,7 @@ class FolderCache:
             # The logs' stats, then the recipe / eval_results beside them: a change of the latter only
             # re-reads the run in full (the recipe's advice and hyperparameters come with it).
             signature = signatures[spec.run_id] = (tuple((p, listing.get(p)) for p in files),
-                                                   tuple((p, listing.get(p)) for p in side))
+                                                   tuple((p, listing.get(p)) for p in side) + (_config_stamp(),))
             previous = self.runs.get(spec.run_id)
             if previous is not None and previous[0] == signature:
                 entries[spec.run_id] = previous
@@ -223,13 +225,30 @@ LEAVES_ROOTS = "is a symlink that leaves the allowed folders"
 OPEN_WORKERS = max(1, min(4, os.cpu_count() or 1))  # parsing is polars (it lets go of the GIL): threads overlap
 
 
-def detector_config() -> dict | None:
+def detector_config(*, strict: bool = False) -> dict | None:
     """The thresholds file named by ``dashboard --config`` (FORGE_MONITOR_CONFIG), the same one
-    ``scan --config`` reads, so the CLI and the dashboard show the same alerts; None: the defaults."""
+    ``scan --config`` reads, so the CLI and the dashboard show the same alerts; None: the defaults.
+
+    A file edited into something unreadable while the dashboard runs must not stop the runs from
+    loading: they are checked with the defaults, and the Detector reference page (``strict``) says
+    why the file could not be read."""
     path = os.environ.get("FORGE_MONITOR_CONFIG")
     if not path:
         return None
-    return _config_from(path, os.stat(path).st_mtime_ns if os.path.exists(path) else 0)
+    try:
+        return _config_from(path, os.stat(path).st_mtime_ns if os.path.exists(path) else 0)
+    except (OSError, ValueError):
+        if strict:
+            raise
+        return None
+
+
+def _config_stamp() -> str:
+    """Which thresholds file, as of when: part of what a folder's cached reports depend on."""
+    path = os.environ.get("FORGE_MONITOR_CONFIG")
+    if not path:
+        return ""
+    return f"{path}@{os.stat(path).st_mtime_ns if os.path.exists(path) else 0}"
 
 
 @st.cache_resource(max_entries=4)
