@@ -28,8 +28,7 @@ $(MLFLOW_VENV)/.installed: requirements-mlflow-server.txt
 	touch $@
 
 demo: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --browser.gatherUsageStats false \
-		--server.fileWatcherType none --client.toolbarMode viewer
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)  # the rest: .streamlit/config.toml
 
 # The browser test drives Debian's chromium (prebuilt browser downloads are not available): install it
 # when it is missing and we are root; otherwise the browser test skips with a loud message (not in CI).
