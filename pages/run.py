@@ -7,7 +7,9 @@ import streamlit as st
 
 from forge_monitor.incidents import group_incidents, step_window
 from forge_monitor.live import LiveMonitor, detached
+from forge_monitor.alerts import Severity
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
+from forge_monitor.recipes.checks import EXPLAINS
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.report import chart_csv
 from forge_monitor.xaxis import x_axes
@@ -129,15 +131,11 @@ def render(run, report, fresh_keys=frozenset()):
         if incidents:
             st.caption(f"{len(report.alerts)} alert(s) in {len(incidents)} incident(s) {counts} — alerts whose onsets "
                        "lie within a few steps are one incident")
-        causes = {}
-        said = []
-        for finding in findings:
-            sentences = [s for d in {a.detector for a in report.alerts} for s in explanations([finding], d)]
-            if sentences:
-                causes[finding.rule] = {a.detector for a in report.alerts if explanations([finding], a.detector)}
-                said.append(sentences[0])
-        for sentence in said:  # the recipe finding that explains the incidents, once
-            st.warning(plain(sentence))
+        detectors = {a.detector for a in report.alerts}
+        causes = {f.rule: explained for f in findings if (explained := EXPLAINS.get(f.rule, set()) & detectors)}
+        for finding in findings:  # the recipe finding that explains the incidents, once
+            if finding.rule in causes:
+                st.warning(plain(explanations([finding], next(iter(causes[finding.rule])))[0]))
         unexplained = [f for f in findings if f.rule not in causes]
         if unexplained:
             st.markdown("**Recipe findings:** " + "; ".join(f"`{f.rule}` ({f.severity}): {plain(f.message)}"
@@ -167,9 +165,8 @@ def announce(report, frame) -> frozenset:
     st.session_state[state.SEEN_ALERTS][run_key] = now
     if seen is None:  # the first look: nothing is news
         return frozenset()
-    rank = ("info", "warning", "critical").index
     news = [k for k in now if k not in seen]
-    raised = [k for k in now if k in seen and rank(now[k]) > rank(seen[k])]
+    raised = [k for k in now if k in seen and Severity(now[k]) > Severity(seen[k])]
     for detector, step in news:
         st.toast(f"New {now[(detector, step)]} alert: {detector} at step {step}", icon="🚨")
     for detector, step in raised:
