@@ -47,19 +47,45 @@ def records_from_lists(seq, line, step, metric, value, wall_time=None) -> pl.Dat
     )
 
 
+def metric_codes(metric: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """``(codes, names)``: the metric names in alphabetical order, and each row's index into them.
+
+    Strings are hashed once, by polars' categorical cast (a categorical or enum column is not hashed
+    again); everything after works on integers: a million-step run holds millions of rows but only
+    a handful of distinct names.
+    """
+    if metric.dtype == pl.Utf8:
+        metric = metric.cast(pl.Categorical)
+    present = metric.unique()
+    names = present.cast(pl.Utf8).to_list()
+    ranks = np.argsort(np.argsort(np.array(names, dtype=object), kind="stable"))  # each name's alphabetical place
+    physical = metric.to_physical().to_numpy()
+    present_physical = present.to_physical().to_numpy()
+    lookup = np.zeros(int(present_physical.max()) + 1 if len(present_physical) else 1, dtype=_code_dtype(len(names)))
+    lookup[present_physical] = ranks
+    return lookup[physical], sorted(names)
+
+
+def _code_dtype(n: int) -> type:
+    return np.int8 if n <= 127 else np.int16 if n <= 32767 else np.int32
+
+
 def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
     """Replace source keys by canonical names (one dictionary lookup per distinct key), and scale
-    the values of keys that carry a unit (``train/lr(1e-3)``)."""
-    keys = records["metric"].unique().to_list()
-    canonical = {k: canonical_key(k) for k in keys}
-    mapping = {k: name for k, (name, _) in canonical.items() if name != k}
-    scales = {k: scale for k, (_, scale) in canonical.items() if scale != 1.0}
-    if scales:
-        factor = pl.col("metric").replace_strict(scales, default=1.0, return_dtype=pl.Float64)
-        records = records.with_columns(pl.col("value") * factor)
-    if not mapping:
+    the values of keys that carry a unit (``train/lr(1e-3)``). The metric column comes back as a
+    polars categorical, whatever it was: names are replaced by integer lookups, not per row."""
+    if records.height == 0:
         return records
-    return records.with_columns(pl.col("metric").replace(mapping))
+    codes, names = metric_codes(records["metric"])
+    canonical = [canonical_key(name) for name in names]
+    targets = sorted({name for name, _ in canonical})
+    target_of = np.array([targets.index(name) for name, _ in canonical], dtype=np.int64)
+    metric = pl.Series("metric", targets, dtype=pl.Categorical).gather(target_of[codes])
+    records = records.with_columns(metric)
+    scales = np.array([scale for _, scale in canonical], dtype=np.float64)
+    if (scales != 1.0).any():
+        records = records.with_columns(pl.col("value") * pl.Series(scales[codes]))
+    return records
 
 
 def resolve_restarts(
@@ -118,63 +144,73 @@ def resolve_restarts(
     return kept, int(steps[regress].min())
 
 
-def dedupe_sorted(records: pl.DataFrame) -> pl.DataFrame:
-    """Group by metric (in order of first appearance), sort by step keeping file order within ties,
-    then keep the last of each tie. Sorting integer codes, not strings, keeps this cheap; input that
-    is already grouped by metric with strictly increasing steps (a wide table melted) is not sorted."""
-    metric, step = pl.col("metric"), pl.col("step")
-    new_series = (metric != metric.shift(1)).fill_null(True)
-    check = records.select(
-        new_series.sum().alias("series"), metric.n_unique().alias("metrics"),
-        ((step.diff() > 0) | new_series).all().alias("increasing"),
-    ).row(0)
-    if check[0] == check[1] and check[2]:
-        return records
-    grouped = _group_in_file_order(records)
-    if grouped is not None:
-        return grouped
-    codes = pl.col("metric").cast(pl.Categorical).to_physical().alias("_code")
-    ordered = records.with_columns(codes).sort(["_code", "step"], maintain_order=True).drop("_code")
-    next_metric = pl.col("metric").shift(-1)
-    next_step = pl.col("step").shift(-1)
-    return ordered.filter(next_step.is_null() | (next_metric != pl.col("metric")) | (next_step != pl.col("step")))
+def tidy_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
+    """The rows of records in file order that the tidy frame keeps, in its order: grouped by metric
+    code, steps ascending, the last of a repeated (metric, step). None when that is the records'
+    own order (a wide table melted: one run of rows per metric, steps going up)."""
+    if len(codes) == 0:
+        return None
+    new_series = np.empty(len(codes), dtype=bool)
+    new_series[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=new_series[1:])
+    step_up = np.empty(len(codes), dtype=bool)
+    step_up[0] = True
+    np.greater(steps[1:], steps[:-1], out=step_up[1:])
+    starts = codes[new_series]
+    if len(np.unique(starts)) == len(starts) and (step_up | new_series).all():
+        return None
+    order = _group_in_file_order(codes, steps)
+    if order is not None:
+        return order
+    order = np.lexsort((steps, codes))  # stable: within a tie, file order
+    grouped_codes, grouped_steps = codes[order], steps[order]
+    last_of_tie = np.ones(len(order), dtype=bool)
+    last_of_tie[:-1] = (grouped_codes[1:] != grouped_codes[:-1]) | (grouped_steps[1:] != grouped_steps[:-1])
+    return order[last_of_tie]
 
 
-def _group_in_file_order(records: pl.DataFrame) -> pl.DataFrame | None:
+def _group_in_file_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
     """The common case of a text log (every line holds all the metrics of one step, steps going up):
     a stable counting sort of the metric codes groups the rows by metric and leaves each metric's
     steps in file order, already ascending; a tie keeps the later row. None when some metric's steps
     go back in file order (the full sort is needed). Half the time of sorting by (code, step)."""
-    codes = records["metric"].cast(pl.Categorical).to_physical().to_numpy()
-    if codes.max() < 1 << 16:
-        codes = codes.astype(np.uint16)  # numpy sorts 16-bit integers by radix: linear time
-    order = np.argsort(codes, kind="stable")
+    order = np.argsort(codes.astype(np.uint16) if codes.max() < 1 << 16 else codes, kind="stable")  # 16 bits: radix
     grouped_codes = codes[order]
-    steps = records["step"].to_numpy()[order]
+    grouped_steps = steps[order]
     same_metric = grouped_codes[1:] == grouped_codes[:-1]
-    step_change = np.diff(steps)
+    step_change = np.diff(grouped_steps)
     if (step_change[same_metric] < 0).any():
         return None
     tie = same_metric & (step_change == 0)
     if tie.any():
         order = order[np.concatenate([~tie, [True]])]
-    return records[order]
+    return order
 
 
 def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     """Canonical, restart-resolved records -> tidy pandas frame, one value per (metric, step).
 
     ``run_id`` and ``metric`` are pandas Categoricals of strings: a run of a million steps and ten
-    metrics holds ten distinct names, not ten million string objects.
+    metrics holds ten distinct names, not ten million string objects. Rows are grouped by metric
+    in alphabetical order, steps ascending. The work is numpy on integer codes: the strings are
+    looked at once per distinct name.
     """
-    tidy = dedupe_sorted(records.select("step", "metric", "value", "wall_time"))  # what the frame keeps, nothing more moved
+    codes, names = metric_codes(records["metric"])
+    steps = records["step"].to_numpy()
+    order = tidy_order(codes, steps)
+    columns = {"step": steps, "value": records["value"].to_numpy(), "wall_time": records["wall_time"].to_numpy()}
+    if order is None:  # polars may share its buffers read-only: the frame gets its own, writable ones
+        columns = {k: np.array(v) for k, v in columns.items()}
+    else:
+        columns = {k: v[order] for k, v in columns.items()}
+        codes = codes[order]
     frame = pd.DataFrame(
         {
-            "run_id": pd.Categorical.from_codes(np.zeros(tidy.height, dtype=np.int8), categories=[run_id]),
-            "step": tidy["step"].to_numpy(writable=True),
-            "metric": tidy["metric"].cast(pl.Categorical).to_pandas(),
-            "value": tidy["value"].to_numpy(writable=True),
-            "wall_time": tidy["wall_time"].to_numpy(writable=True),
+            "run_id": pd.Categorical.from_codes(np.zeros(len(codes), dtype=np.int8), categories=[run_id]),
+            "step": columns["step"],
+            "metric": pd.Categorical.from_codes(codes, categories=names),
+            "value": columns["value"],
+            "wall_time": columns["wall_time"],
         },
         copy=False,  # the columns are fresh, writable arrays: no second copy to consolidate them
     )
