@@ -93,7 +93,7 @@ def parse_lines(fmt: str, text, info: RunInfo, cursor: FileCursor, carry: dict, 
     if fmt in _BYTES_PARSERS:
         if isinstance(text, str):
             text = text.encode("utf-8")
-    elif isinstance(text, bytes):
+    elif isinstance(text, bytes) and fmt not in nova.FORMATS:  # nova cuts the bytes into lines itself
         text = text.decode("utf-8", errors="replace")
     kwargs = dict(first_line=cursor.line, seq_start=cursor.seq)
     if fmt in nova.FORMATS:
