@@ -43,7 +43,8 @@ _KEYS = ["lr", "reduced_train_loss", "grad_norm", "global_batch_size", "train_st
 _VALUES = ["1e-05", "0.5", "-3", "nan", "NaN", "inf", "-inf", "1/2", "abc", "np.float64(0.25)", "tensor(1.5)",
            "tensor(2.0, device='cuda:0')", "", "1,5", "12:30", "1e400", "+7", ".5", "3.", "Decimal('1')"]
 _STEPS = ["global_step: {s}", "global_step={s}.000", "global_step:{s}", "step:{s}", "global_step: 1e30",
-          "global_step: nan", "step: {s}"]
+          "global_step: nan", "step: {s}", "x\x1b[0mstep:{s}", "x\\033[0mstep:{s}", "step:np.int64({s})",
+          "step:\x1b[0m{s}", "x\rstep:{s}", "x#015step:{s}", "global_\x1b[0mstep:{s}"]
 
 
 def _line(rng: random.Random, index: int) -> str:
@@ -152,3 +153,18 @@ def _parse_text(text: str):
     info = RunInfo(run_id="t", source="", format="")
     records = nova.parse_text(text, info)
     return records, [(s.line, s.reason, s.text) for s in info.skipped]
+
+
+@pytest.mark.parametrize("disguised", ["\x1b[36m(TaskRunner pid=1)\x1b[0mstep:7 - loss:1.5", "x#015step:7 - loss:1.5",
+                                       "x\rstep:7 - loss:1.5", "\\033[0mstep:7 - loss:1.5", "(w) step:np.int64(7) - loss:1.5"])
+def test_a_verl_step_that_only_a_rewrite_reveals_is_still_found(monkeypatch, disguised):
+    """The bar-form shortcut is taken for a whole text: one verl step made visible by a rewrite (colour
+    codes removed, a carriage return split, a wrapped number read) must turn it off."""
+    pipe = "[2026-01-28 17:48:54,839] [INFO] Training epoch 0, iteration {i}/9 | global_step: {i} | reduced_train_loss: 0.5"
+    text = "\n".join([pipe.format(i=1), disguised, pipe.format(i=8)]) + "\n"
+    fast, fast_skipped = _parse(text)
+    with monkeypatch.context() as patch:
+        _plain(patch)
+        plain, plain_skipped = _parse(text)
+    assert fast.equals(plain) and fast_skipped == plain_skipped
+    assert 7 in fast["step"].to_list()

@@ -35,8 +35,10 @@ FORMATS = ("nova_progress", "nova_pipe", "verl")
 _ANSI = r"(?:\x1b|\\033|\\x1b|\\u001b)\[[0-9;]*m"
 # The two step forms: ``global_step=6.000`` / ``global_step: 8`` (bar) and verl's ``step:295``.
 _BAR_STEP = r"global_step[=:]\s*([^\s,|\]]+)"
-_VERL_STEP = r"(?:^|[\s)\]])step:\s*(\d+)"
 _STEP = r"global_step[=:]\s*(?P<bar>[^\s,|\]]+)|(?:^|[\s)\]])step:\s*(?P<verl>\d+)"  # the two, first match wins
+# Where verl's form can be, before the rewrites below: also after a colour code (``...0mstep:``) or a
+# carriage return (``#015step:``), whatever follows (a wrapped ``np.int64(5)`` becomes a digit).
+_MAYBE_VERL_STEP = r"(?:^|[\s)\]m]|#015)step:"
 _SEPARATORS = r" \| | - |, |\[|\]"
 _KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\-() ]*$"  # parentheses: a unit, as in verl SFT's ``train/lr(1e-3)``
 _TIMESTAMP = r"\[(?P<second>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](?P<ms>\d{3})\]"
@@ -131,7 +133,7 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
         text_col.str.contains_any(list(MARKERS)).any().alias("wrapped"),
         text_col.str.contains_any(["\r", "#015"]).any().alias("cr"),
         text_col.str.contains("global_step=", literal=True).any().alias("bar"),
-        text_col.str.contains(_VERL_STEP).any().alias("verl"),
+        text_col.str.contains(_MAYBE_VERL_STEP).any().alias("verl"),
     ).collect().row(0, named=True)
     # The timestamp prefixes the physical line; carriage-return segments after it share it.
     stamp = pl.col("_stamp").struct
@@ -237,7 +239,7 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
 def _only_bar_steps(marks: dict) -> bool:
     """Whether every step is in the bar form (``global_step: 8``): no line holds verl's ``step:295``,
     and no rewrite (colour codes, wrapped numbers, carriage returns) can make one appear."""
-    return not (marks["verl"] or marks["ansi"] or marks["wrapped"] or marks["cr"])
+    return not marks["verl"]
 
 
 def _without_bare_head(text: pl.Expr) -> pl.Expr:
