@@ -220,10 +220,13 @@ def _count_duplicates(frame: pd.DataFrame) -> int:
     run_codes = _codes(frame["run_id"])
     metric_codes = _codes(frame["metric"])
     steps = frame["step"].to_numpy()
-    key = run_codes.astype(np.int64) * (int(metric_codes.max()) + 1) + metric_codes.astype(np.int64)
-    starts = np.flatnonzero(np.diff(key) != 0) + 1
-    series_keys = key[np.concatenate([[0], starts])]
-    if len(np.unique(series_keys)) == len(series_keys) and (np.diff(steps)[np.diff(key) == 0] > 0).all():
+    if run_codes.min() == run_codes.max():
+        key = metric_codes  # one run (every reader's frame): the metric alone keys a series
+    else:
+        key = run_codes.astype(np.int64) * (int(metric_codes.max()) + 1) + metric_codes.astype(np.int64)
+    same_series = np.diff(key) == 0  # codes differ by less than 256: an int8 difference cannot wrap to 0
+    series_keys = key[np.concatenate([[0], np.flatnonzero(~same_series) + 1])]
+    if len(np.unique(series_keys)) == len(series_keys) and (np.diff(steps)[same_series] > 0).all():
         return 0  # each series is contiguous with strictly increasing steps: the common, cheap case
     order = np.lexsort((steps, metric_codes, run_codes))
     same = (
