@@ -43,7 +43,8 @@ test: $(VENV)/.dev $(MLFLOW_VENV)/.installed chromium
 
 bench: $(VENV)/.dev chromium
 	$(PY) bench/ingest_bench.py; ingest=$$?; $(PY) bench/detect.py; detect=$$?; \
-	$(PY) bench/overview_bench.py; overview=$$?; exit $$((ingest || detect || overview))
+	$(PY) bench/overview_bench.py; overview=$$?; $(PY) bench/page_bench.py; page=$$?; \
+	exit $$((ingest || detect || overview || page))
 
 samples: $(VENV)/.runtime
 	$(PY) -m forge_monitor samples --out sample_logs
