@@ -9,6 +9,7 @@ into steps through its inverse.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,58 +74,94 @@ class XAxis:
 def _fractional_epoch(steps: np.ndarray, epochs: np.ndarray) -> np.ndarray:
     """An epoch counter logged as an integer (Nova: 0 for the whole first epoch) made fractional: each
     epoch's steps spread evenly between it and the next; the last epoch takes the length of the one
-    before it."""
-    starts = {}
-    for step, epoch in zip(steps, epochs):
-        starts.setdefault(int(epoch), step)
-    keys = sorted(starts)
+    before it. ``steps`` sorted; an epoch starts at the first step logging it (in one pass, no loop per
+    step: a 1,000,000-step run has 1,000,000 of them)."""
+    whole = np.trunc(epochs).astype(np.int64)  # int(), as an epoch is counted
+    keys, first = np.unique(whole, return_index=True)
+    starts = steps[first]
+    lengths = np.empty(len(keys), dtype=np.int64)
+    lengths[:-1] = np.diff(starts)
+    lengths[-1] = starts[-1] - starts[-2] if len(keys) > 1 else steps.max() - starts[-1] + 1
     out = epochs.astype(np.float64).copy()
-    for i, k in enumerate(keys):
-        start = starts[k]
-        if i + 1 < len(keys):
-            length = starts[keys[i + 1]] - start
-        elif i > 0:
-            length = start - starts[keys[i - 1]]
-        else:
-            length = steps.max() - start + 1
-        mask = epochs == k
-        out[mask] = k + (steps[mask] - start) / max(length, 1)
+    exact = epochs == whole  # a value already fractional is kept as logged
+    at = np.searchsorted(keys, whole[exact])
+    out[exact] = whole[exact] + (steps[exact] - starts[at]) / np.maximum(lengths[at], 1)
     return out
+
+
+# frame id -> its axes, while the frame lives. A frame is never changed in place (a live run's grows
+# into a new one), so what was built from it holds; a 1,000,000-step run's maps cost about a second.
+_BUILT: dict[int, dict[str, XAxis]] = {}
 
 
 def x_axes(frame: pd.DataFrame) -> dict[str, XAxis]:
     """The x-axes a run can be drawn against: step always; epoch and samples when the run logs
     ``epoch`` / ``consumed_samples`` at two or more steps; wall and relative time when its rows carry
-    wall times. Each map is made non-decreasing (a restart's clock going back does not fold the axis)."""
-    axes = {"step": XAxis("step", "step", np.array([0]), np.array([0.0]))}
+    wall times. Each map is made non-decreasing (a restart's clock going back does not fold the axis).
 
-    def from_metric(metric):
-        part = frame[frame["metric"] == metric].sort_values("step", kind="stable")
-        steps, values = part["step"].to_numpy(), part["value"].to_numpy(dtype=np.float64)
+    Built once per frame and kept while the frame lives: every rerun of a run page (every session of
+    a cached run) asks for them again."""
+    key = id(frame)
+    axes = _BUILT.get(key)
+    if axes is None:
+        axes = _build(frame)
+        _BUILT[key] = axes
+        weakref.finalize(frame, _BUILT.pop, key, None)
+    return dict(axes)
+
+
+def _per_metric(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A metric's finite (step, value) at two or more distinct steps, by step, the first value of a step kept."""
+    part = frame[frame["metric"] == metric]
+    steps, values = part["step"].to_numpy(), part["value"].to_numpy(dtype=np.float64)
+    if len(steps) > 1 and not (np.diff(steps) > 0).all():  # readers emit a metric by step: rarely needed
+        order = np.argsort(steps, kind="stable")
+        steps, values = steps[order], values[order]
         ok = np.isfinite(values)
         steps, values = steps[ok], values[ok]
-        if len(np.unique(steps)) < 2:
-            return None
         steps, index = np.unique(steps, return_index=True)
-        return steps, values[index]
+        values = values[index]
+    else:
+        ok = np.isfinite(values)
+        steps, values = steps[ok], values[ok]
+    return (steps, values) if len(steps) >= 2 else None
 
-    epoch = from_metric("epoch")
+
+def _first_wall_times(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, the earliest finite wall time logged at each), by step."""
+    steps = frame["step"].to_numpy()
+    wall = frame["wall_time"].to_numpy(dtype=np.float64)
+    ok = np.isfinite(wall)
+    steps, wall = steps[ok], wall[ok]
+    if not len(steps):
+        return steps, wall
+    low, high = int(steps.min()), int(steps.max())
+    if high - low <= len(steps) + 1024:  # dense steps: a slot each, no more slots than rows
+        earliest = np.full(high - low + 1, np.inf)
+        np.minimum.at(earliest, steps - low, wall)
+        seen = np.zeros(high - low + 1, dtype=bool)
+        seen[steps - low] = True
+        return np.flatnonzero(seen) + low, earliest[seen]
+    per_step = pd.Series(wall).groupby(steps).min()
+    return per_step.index.to_numpy(), per_step.to_numpy(dtype=np.float64)
+
+
+def _build(frame: pd.DataFrame) -> dict[str, XAxis]:
+    axes = {"step": XAxis("step", "step", np.array([0]), np.array([0.0]))}
+    epoch = _per_metric(frame, "epoch")
     if epoch is not None and epoch[1].max() > epoch[1].min():
         steps, values = epoch
         if np.allclose(values, np.round(values)):
             values = _fractional_epoch(steps, values)
         axes["epoch"] = XAxis("epoch", X_AXES["epoch"], steps, np.maximum.accumulate(values))
-    samples = from_metric("consumed_samples")
+    samples = _per_metric(frame, "consumed_samples")
     if samples is not None and samples[1].max() > samples[1].min():
         axes["samples"] = XAxis("samples", X_AXES["samples"], samples[0], np.maximum.accumulate(samples[1]))
-    timed = frame[np.isfinite(frame["wall_time"].to_numpy(dtype=np.float64))]
-    if len(timed):
-        per_step = timed.groupby("step", observed=True)["wall_time"].min()
-        if len(per_step) >= 2 and per_step.max() > per_step.min():
-            steps = per_step.index.to_numpy()
-            wall = np.maximum.accumulate(per_step.to_numpy(dtype=np.float64))
-            axes["wall_time"] = XAxis("wall_time", X_AXES["wall_time"], steps, wall)
-            span = wall[-1] - wall[0]
-            scale, unit = (3600.0, "h") if span >= 3 * 3600 else (60.0, "min") if span >= 180 else (1.0, "s")
-            axes["relative"] = XAxis("relative", f"relative time ({unit})", steps, (wall - wall[0]) / scale)
+    steps, wall = _first_wall_times(frame)
+    if len(steps) >= 2 and wall.max() > wall.min():
+        wall = np.maximum.accumulate(wall)
+        axes["wall_time"] = XAxis("wall_time", X_AXES["wall_time"], steps, wall)
+        span = wall[-1] - wall[0]
+        scale, unit = (3600.0, "h") if span >= 3 * 3600 else (60.0, "min") if span >= 180 else (1.0, "s")
+        axes["relative"] = XAxis("relative", f"relative time ({unit})", steps, (wall - wall[0]) / scale)
     return axes

@@ -1,0 +1,74 @@
+"""The run page of a large run (issue 15, target 3): what a rerun no longer rebuilds from the whole frame,
+and that the faster paths draw the same thing (bench/page_bench.py times the page itself)."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forge_monitor import xaxis
+from forge_monitor.xaxis import x_axes
+
+
+def _frame(steps, epochs, *, wall=None, samples=None) -> pd.DataFrame:
+    parts = [pd.DataFrame({"run_id": "r", "step": steps, "metric": "epoch", "value": np.asarray(epochs, dtype=float),
+                           "wall_time": np.nan if wall is None else wall})]
+    parts.append(pd.DataFrame({"run_id": "r", "step": steps, "metric": "train_loss", "value": 1.0,
+                               "wall_time": np.nan if wall is None else wall}))
+    if samples is not None:
+        parts.append(pd.DataFrame({"run_id": "r", "step": steps, "metric": "consumed_samples", "value": samples,
+                                   "wall_time": np.nan}))
+    return pd.concat(parts, ignore_index=True).astype({"run_id": "category", "metric": "category"})
+
+
+def test_the_axes_are_built_once_per_frame_and_let_go_with_it(monkeypatch):
+    frame = _frame(np.arange(1, 11), [0] * 5 + [1] * 5, wall=1e9 + 2.0 * np.arange(10))
+    built = []
+    real = xaxis._build
+    monkeypatch.setattr(xaxis, "_build", lambda f: built.append(1) or real(f))
+    first = x_axes(frame)
+    again = x_axes(frame)
+    assert len(built) == 1 and list(first) == list(again) == ["step", "epoch", "wall_time", "relative"]
+    assert again is not first  # a caller's dict of its own
+    x_axes(frame.copy())  # another frame, even an equal one, is built for itself
+    assert len(built) == 2
+    key = id(frame)
+    del frame, first, again
+    gc.collect()
+    assert key not in xaxis._BUILT
+
+
+def test_an_integer_epoch_is_made_fractional_from_where_each_epoch_starts():
+    # Epoch 0 at steps 1-4, 1 at 5-8, 2 at 9-10 (the last epoch takes the length of the one before);
+    # a value logged already fractional stays as logged; an epoch's start is the first step logging it.
+    steps = np.arange(1, 11)
+    epochs = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2], dtype=float)
+    assert xaxis._fractional_epoch(steps, epochs).tolist() == pytest.approx(
+        [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25])
+    mixed = epochs.copy()
+    mixed[2] = 0.4
+    out = xaxis._fractional_epoch(steps, mixed)
+    assert out[2] == 0.4 and out[3] == 0.75
+    one = xaxis._fractional_epoch(np.array([3, 5, 9]), np.array([4.0, 4.0, 4.0]))  # one epoch: to the last step
+    assert one.tolist() == pytest.approx([4, 4 + 2 / 7, 4 + 6 / 7])
+
+
+def test_steps_out_of_order_and_repeated_map_as_when_sorted():
+    """Rows in any order, a step logged twice (its first value kept), NaN values and wall times left out."""
+    steps = np.array([1, 2, 3, 4, 5, 6, 7, 8])
+    ordered = _frame(steps, [0, 0, 0, 0, 1, 1, 1, 1], wall=1e9 + 10.0 * steps, samples=32.0 * steps)
+    shuffled = ordered.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    repeated = pd.concat([ordered, ordered.iloc[[2]].assign(value=99.0)], ignore_index=True)
+    with_gaps = ordered.copy()
+    with_gaps.loc[0, "wall_time"] = np.nan
+    for frame in (shuffled, repeated):
+        for name, axis in x_axes(ordered).items():
+            other = x_axes(frame)[name]
+            assert other.steps.tolist() == axis.steps.tolist() and other.values.tolist() == axis.values.tolist(), name
+    assert x_axes(with_gaps)["wall_time"].steps.tolist() == list(range(1, 9))  # step 1 timed by its other metric
+    sparse = _frame(np.array([10, 5000, 90000]), [0, 1, 2], wall=1e9 + np.array([1.0, 5.0, 3.0]))
+    wall = x_axes(sparse)["wall_time"]
+    assert wall.steps.tolist() == [10, 5000, 90000] and wall.values.tolist() == [1e9 + 1, 1e9 + 5, 1e9 + 5]
