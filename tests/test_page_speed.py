@@ -72,3 +72,52 @@ def test_steps_out_of_order_and_repeated_map_as_when_sorted():
     sparse = _frame(np.array([10, 5000, 90000]), [0, 1, 2], wall=1e9 + np.array([1.0, 5.0, 3.0]))
     wall = x_axes(sparse)["wall_time"]
     assert wall.steps.tolist() == [10, 5000, 90000] and wall.values.tolist() == [1e9 + 1, 1e9 + 5, 1e9 + 5]
+
+
+def _smooth_one_by_one(steps, values, weight):
+    """The smoothing written as the loop it is (the reference the vectorised one is held to)."""
+    if weight <= 0 or len(values) < 2:
+        return values.astype(np.float64)
+    gaps = np.diff(steps).astype(np.float64)
+    typical = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else 1.0
+    decay = np.concatenate([[0.0], weight ** (np.maximum(gaps, 0) / typical)])
+    out = np.empty(len(values))
+    acc = norm = 0.0
+    for i, (d, v) in enumerate(zip(decay, values)):
+        if not np.isfinite(v):
+            out[i] = np.nan
+            continue
+        acc = d * acc + (1 - d) * v if i else v
+        norm = d * norm + (1 - d) if i else 1.0
+        out[i] = acc / norm if norm else v
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 3, 64, 65, 1000, 4099])
+def test_smoothing_in_blocks_matches_the_point_by_point_average(n):
+    from forge_monitor.plotting import smooth
+
+    rng = np.random.default_rng(n)
+    for trial in range(12):
+        steps = np.cumsum(rng.choice([0, 1, 1, 2, 10, -3], n)) if trial % 2 else 10 * np.arange(n)
+        values = rng.normal(size=n) * 10.0 ** rng.integers(-6, 7)
+        if trial % 3 == 0:
+            values[rng.random(n) < 0.1] = np.nan
+        if trial % 4 == 0:
+            values[0] = np.inf  # a first point that is not finite: the average starts at the next one
+        weight = [0.3, 0.6, 0.9, 0.99, 0.999][trial % 5]
+        expected, got = _smooth_one_by_one(steps, values, weight), smooth(steps, values, weight)
+        assert np.array_equal(np.isnan(expected), np.isnan(got))
+        scale = np.abs(values[np.isfinite(values)]).max() if np.isfinite(values).any() else 1.0
+        assert np.allclose(got, expected, rtol=1e-12, atol=1e-12 * scale, equal_nan=True)
+
+
+def test_a_series_is_taken_in_step_order_whatever_the_rows_order():
+    from forge_monitor.plotting import series
+
+    frame = _frame(np.arange(1, 9), [0, 0, 0, 0, 1, 1, 1, 1])
+    frame.loc[frame["metric"] == "train_loss", "value"] = np.arange(8.0)
+    for rows in (frame, frame.sample(frac=1.0, random_state=5), frame.astype({"metric": object})):
+        steps, values = series(rows, "train_loss")
+        assert steps.tolist() == list(range(1, 9)) and values.tolist() == list(np.arange(8.0))
+    assert [len(a) for a in series(frame, "no such metric")] == [0, 0]
