@@ -235,10 +235,12 @@ def _count_duplicates(frame: pd.DataFrame) -> int:
     return int(same.sum())
 
 
-def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def validate_frame(frame: pd.DataFrame, *, keys_unique: bool = False) -> pd.DataFrame:
     """Check the tidy-frame contract once, where data enters. Returns the frame; raises ValueError.
 
-    The message lists every problem found, so a new ingestor is fixed in one pass.
+    The message lists every problem found, so a new ingestor is fixed in one pass. ``keys_unique``:
+    the caller built the frame with one row per (run_id, metric, step) (``ingest._tidy.to_tidy``),
+    so the duplicate count is skipped.
     """
     problems: list[str] = []
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -257,7 +259,7 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
             problems.append(f"{col} must hold strings, got {frame[col].dtype}")
         elif frame[col].isna().any():
             problems.append(f"{col} has {int(frame[col].isna().sum())} missing values")
-    if not problems and len(frame):
+    if not problems and len(frame) and not keys_unique:
         n = _count_duplicates(frame)
         if n:
             problems.append(f"{n} duplicated (run_id, metric, step) rows; a step must keep one value")

@@ -21,3 +21,46 @@ def test_a_loaded_frame_can_be_changed_in_place(tmp_path):
         frame["step"] += 1
         frame.iloc[1, frame.columns.get_loc("wall_time")] = 1.0
         assert frame["value"].iloc[0] == 5.0 and frame["step"].iloc[0] == 2
+
+
+def _records(rows):
+    import polars as pl
+
+    from forge_monitor.ingest._tidy import records_from_lists
+
+    seq = list(range(len(rows)))
+    return records_from_lists(seq, [i + 1 for i in seq], [r[0] for r in rows], [r[1] for r in rows],
+                              [r[2] for r in rows], [float(i) for i in seq]).with_columns(pl.col("metric").cast(pl.Categorical))
+
+
+def _reference_tidy(rows):
+    """The rule, written plainly: per metric (alphabetical), steps ascending, the last row of a repeated step."""
+    last = {}
+    for index, (step, metric, value) in enumerate(rows):
+        last[metric, step] = (value, float(index))
+    return [(metric, step, *last[metric, step]) for metric, step in sorted(last)]
+
+
+def _shapes():
+    import random
+
+    rng = random.Random(5)
+    grid = [(s, m, rng.random()) for s in range(1, 60) for m in ("loss", "lr", "epoch")]  # one line per step
+    yield "grid", grid
+    yield "grid, metrics in another order", [(s, m, rng.random()) for s in range(1, 60) for m in ("lr", "epoch", "loss")]
+    yield "grid, a step repeated", grid[:30] + grid[27:]
+    yield "grid, a step going back", grid[:30] + [(5, m, 1.0) for m in ("loss", "lr", "epoch")] + grid[30:]
+    yield "grid, a line short of a metric", grid[:10] + grid[11:]
+    yield "grid, one metric twice in a line", grid[:9] + [(4, "loss", 9.0)] + grid[9:]
+    yield "metrics in turn, a step each", [(i, ("loss", "lr", "epoch")[i % 3], rng.random()) for i in range(3, 93)]
+    yield "wide table melted", [(s, m, rng.random()) for m in ("a", "b") for s in range(1, 40)]
+    yield "random", [(rng.randint(1, 20), rng.choice("xyz"), rng.random()) for _ in range(300)]
+
+
+def test_to_tidy_follows_the_rule_on_every_shape_of_records():
+    from forge_monitor.ingest._tidy import to_tidy
+
+    for name, rows in _shapes():
+        frame = to_tidy(_records(rows), "r")
+        got = list(zip(frame["metric"].astype(str), frame["step"], frame["value"], frame["wall_time"]))
+        assert got == _reference_tidy(rows), name

@@ -187,6 +187,31 @@ def _group_in_file_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | N
     return order
 
 
+def _line_major(codes: np.ndarray, steps: np.ndarray, values: np.ndarray, wall_times: np.ndarray, n_metrics: int):
+    """The tidy columns ``(step, code, value, wall_time)`` of a text log whose every line holds the same
+    metrics in the same order at one step, steps going up (a Nova pipe or verl log): each metric's
+    rows are one column of an (lines x metrics) grid, so grouping is a transpose, not a sort.
+    None when the records are not such a grid (the general path then sorts)."""
+    if n_metrics < 2 or len(codes) % n_metrics:
+        return None
+    lines = len(codes) // n_metrics
+    grid = codes.reshape(lines, n_metrics)
+    pattern = grid[0]
+    if len(np.unique(pattern)) != n_metrics or not (grid == pattern).all():
+        return None
+    step_grid = steps.reshape(lines, n_metrics)
+    line_steps = step_grid[:, 0]
+    if not (line_steps[1:] > line_steps[:-1]).all() or not (step_grid == line_steps[:, None]).all():
+        return None
+    columns = np.argsort(pattern)  # the grid column of each metric, in code order
+    return (
+        np.tile(line_steps, n_metrics),
+        np.repeat(np.arange(n_metrics, dtype=codes.dtype), lines),
+        values.reshape(lines, n_metrics).T[columns].ravel(),  # one copy, the transposed grid
+        wall_times.reshape(lines, n_metrics).T[columns].ravel(),
+    )
+
+
 def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     """Canonical, restart-resolved records -> tidy pandas frame, one value per (metric, step).
 
@@ -196,22 +221,26 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     looked at once per distinct name.
     """
     codes, names = metric_codes(records["metric"])
-    steps = records["step"].to_numpy()
-    order = tidy_order(codes, steps)
-    columns = {"step": steps, "value": records["value"].to_numpy(), "wall_time": records["wall_time"].to_numpy()}
-    if order is None:  # polars may share its buffers read-only: the frame gets its own, writable ones
-        columns = {k: np.array(v) for k, v in columns.items()}
+    steps, values, wall_times = (records[c].to_numpy() for c in ("step", "value", "wall_time"))
+    grid = _line_major(codes, steps, values, wall_times, len(names))
+    if grid is not None:
+        steps, codes, values, wall_times = grid
     else:
-        columns = {k: v[order] for k, v in columns.items()}
-        codes = codes[order]
+        order = tidy_order(codes, steps)
+        if order is None:  # polars may share its buffers read-only: the frame gets its own, writable ones
+            steps, values, wall_times = np.array(steps), np.array(values), np.array(wall_times)
+        else:
+            steps, codes, values, wall_times = steps[order], codes[order], values[order], wall_times[order]
     frame = pd.DataFrame(
         {
             "run_id": pd.Categorical.from_codes(np.zeros(len(codes), dtype=np.int8), categories=[run_id]),
-            "step": columns["step"],
+            "step": steps,
             "metric": pd.Categorical.from_codes(codes, categories=names),
-            "value": columns["value"],
-            "wall_time": columns["wall_time"],
+            "value": values,
+            "wall_time": wall_times,
         },
         copy=False,  # the columns are fresh, writable arrays: no second copy to consolidate them
     )
-    return validate_frame(frame)
+    # Every path above leaves one row per (metric, step), by construction: the contract's types are
+    # checked, its duplicate count (a pass over every row) is not repeated.
+    return validate_frame(frame, keys_unique=True)
