@@ -88,6 +88,7 @@ _PLAIN = {
     "_without_bare_head": lambda text: text,
     "_lines_of_bytes": lambda data: None,  # None: decoded to str and split by Python
     "_only_bar_steps": lambda marks: False,  # False: both step forms sought in one pass
+    "_only_pipe_separators": lambda bodies: False,  # False: the separator regex splits every line
 }
 
 
@@ -168,3 +169,43 @@ def test_a_verl_step_that_only_a_rewrite_reveals_is_still_found(monkeypatch, dis
         plain, plain_skipped = _parse(text)
     assert fast.equals(plain) and fast_skipped == plain_skipped
     assert 7 in fast["step"].to_list()
+
+
+def _pipe_only(n: int, seed: int) -> str:
+    """Pipe lines whose body has no separator but `` | ``, with the odd pieces a literal split could get wrong."""
+    rng = random.Random(seed)
+    heads = ["[2026-01-28 17:48:54,839] [INFO] Training epoch 0, iteration {i}/9", "Training epoch 3, iteration {i}/9",
+             "iteration {i}", "[2026-01-28 17:48:54,839]", ""]
+    pieces = ["lr: 1e-05", "global_step: {i}", "reduced_train_loss: {v}", "| x: 1", "", " ", "k: 1 |", "a:b:c", "| ",
+              "epoch: 0.5", "grad_norm:nan", "t in s: 7", "bad: 1/2", "  spaced  :  3  "]
+    lines = []
+    for i in range(1, n + 1):
+        body = [rng.choice(pieces).format(i=i, v=rng.random()) for _ in range(rng.randint(1, 6))] + [f"global_step: {i}"]
+        rng.shuffle(body)
+        lines.append(rng.choice(heads).format(i=i) + rng.choice([" | ", " |  | ", " | | "]) + " | ".join(body))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pipe_only_lines_split_at_the_literal_give_what_the_separator_regex_gives(monkeypatch, seed):
+    taken = []
+    decide = nova._only_pipe_separators
+    monkeypatch.setattr(nova, "_only_pipe_separators", lambda bodies: taken.append(decide(bodies)) or taken[-1])
+    text = _pipe_only(800, seed)
+    fast, fast_skipped = _parse(text)
+    assert taken == [True]  # the literal split was taken for these lines
+    with monkeypatch.context() as patch:
+        _plain(patch)
+        plain, plain_skipped = _parse(text)
+    assert fast.height > 800 and fast.equals(plain) and fast_skipped == plain_skipped
+
+
+@pytest.mark.parametrize("separator", [" - ", ", ", "[", "]"])
+def test_one_line_with_another_separator_keeps_the_separator_regex(monkeypatch, separator):
+    text = _pipe_only(50, 9) + f"iteration 9 | global_step: 99 | a: 1{separator}b: 2\n"
+    fast, fast_skipped = _parse(text)
+    with monkeypatch.context() as patch:
+        _plain(patch)
+        plain, plain_skipped = _parse(text)
+    assert fast.equals(plain) and fast_skipped == plain_skipped
+    assert set(fast.filter(pl.col("step") == 99)["metric"].cast(pl.Utf8)) == {"a", "b"}

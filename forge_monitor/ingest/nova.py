@@ -203,7 +203,8 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
     # each field once at its first ``:``. No capturing regex runs per field: that is what
     # makes this faster than a per-line ``re`` loop (bench/ingest_bench.py).
     prefix_epoch = pl.concat_str([pl.lit("epoch:"), text_col.str.extract(_PREFIX_EPOCH, 1)]).fill_null("")
-    fields = (
+    # The text the fields come from, computed once on every core: then whether `` | `` is its only separator.
+    segments = (
         segments.lazy()
         .filter(finite)
         .with_row_index("seq", offset=seq_start)
@@ -212,10 +213,18 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
             "line",
             pl.col("stepf").round(0).cast(pl.Int64).alias("step"),
             "wall_time",
-            pl.concat_str([prefix_epoch, pl.lit("\x1f"), _without_bare_head(key_value).str.replace_all(_SEPARATORS, "\x1f")])
-            .str.split("\x1f")
-            .alias("field"),
+            prefix_epoch.alias("epoch"),
+            _without_bare_head(key_value).alias("body"),
         )
+        .collect()
+    )
+    if _only_pipe_separators(segments["body"]):
+        field = pl.concat_str(["epoch", pl.lit(" | "), "body"]).str.split(" | ")
+    else:
+        field = pl.concat_str(["epoch", pl.lit("\x1f"), pl.col("body").str.replace_all(_SEPARATORS, "\x1f")]).str.split("\x1f")
+    fields = (
+        segments.lazy()
+        .select("seq", "line", "step", "wall_time", field.alias("field"))
         .explode("field")
         # A field without a colon holds no ``key: value`` (a third of a Nova line's fields: the timestamp's
         # pieces, the level, "iteration 8/9"): dropped before the per-field splitting and stripping.
@@ -240,6 +249,13 @@ def _only_bar_steps(marks: dict) -> bool:
     """Whether every step is in the bar form (``global_step: 8``): no line holds verl's ``step:295``,
     and no rewrite (colour codes, wrapped numbers, carriage returns) can make one appear."""
     return not marks["verl"]
+
+
+def _only_pipe_separators(bodies: pl.Series) -> bool:
+    """Whether `` | `` is the only separator in the text the fields come from (the body of a Nova pipe
+    line): then splitting at that literal gives the pieces the separator regex gives (one pattern
+    matched left to right, without overlaps), and the regex pass over every line is saved."""
+    return not bodies.str.contains_any([" - ", ", ", "[", "]"]).any()
 
 
 def _without_bare_head(text: pl.Expr) -> pl.Expr:
