@@ -121,3 +121,19 @@ def test_a_series_is_taken_in_step_order_whatever_the_rows_order():
         steps, values = series(rows, "train_loss")
         assert steps.tolist() == list(range(1, 9)) and values.tolist() == list(np.arange(8.0))
     assert [len(a) for a in series(frame, "no such metric")] == [0, 0]
+
+
+def test_stalled_reads_the_latest_time_of_each_step_as_a_groupby_would():
+    from forge_monitor.detectors.stalled import _latest_per_step
+
+    rng = np.random.default_rng(11)
+    for steps in (rng.integers(0, 300, 900), rng.integers(0, 10**7, 50), np.array([5, 5, 5])):
+        wall = 1e9 + rng.random(len(steps)) * 1e5
+        wall[rng.random(len(steps)) < 0.2] = np.nan
+        wall[: len(steps) // 10] = np.inf
+        frame = pd.DataFrame({"step": steps, "wall_time": wall})
+        expected = frame.dropna().groupby("step")["wall_time"].max().sort_index()
+        for rows in (frame, frame.astype({"step": float})):
+            got_steps, got = _latest_per_step(rows)
+            assert got_steps.tolist() == expected.index.tolist() and got.tolist() == expected.tolist()
+    assert [len(a) for a in _latest_per_step(pd.DataFrame({"step": [1, 2], "wall_time": np.nan}))] == [0, 0]

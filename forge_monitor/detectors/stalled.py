@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ..alerts import Severity
 from .base import alerted, make_alert, setting, skipped
@@ -22,14 +23,12 @@ class StalledConfig:
 
 
 def check(frame, info, config: StalledConfig):
-    wall = frame[["step", "wall_time"]].dropna()
+    steps, times = _latest_per_step(frame)
     last_seen = getattr(info, "last_data_at", None)
-    if not len(wall) and not (getattr(info, "live", False) and last_seen):
+    if not len(steps) and not (getattr(info, "live", False) and last_seen):
         return skipped("stalled", "the log has no timestamps (and the run is not being followed live)")
     alerts = []
-    if len(wall):
-        by_step = wall.groupby("step")["wall_time"].max().sort_index()
-        times, steps = by_step.to_numpy(), by_step.index.to_numpy()
+    if len(steps):
         gaps = np.diff(times)
         for i in np.flatnonzero(gaps > config.seconds):
             alerts.append(make_alert(
@@ -52,3 +51,23 @@ def check(frame, info, config: StalledConfig):
                 "collective timeout, checkpoint upload. A stalled job keeps billing.",
                 idle_seconds=idle, threshold_seconds=config.seconds))
     return alerted("stalled", alerts)
+
+
+def _latest_per_step(frame) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, the latest wall time logged at each), by step; rows without a wall time left out. Dense
+    steps get a slot each (no groupby over every row: a quarter of a second on a million-step run)."""
+    steps = frame["step"].to_numpy()
+    wall = frame["wall_time"].to_numpy(dtype=np.float64)
+    timed = ~np.isnan(wall)
+    steps, wall = steps[timed], wall[timed]
+    if not len(steps):
+        return steps, wall
+    low, high = (int(steps.min()), int(steps.max())) if steps.dtype.kind in "iu" else (0, np.inf)
+    if high - low > len(steps) + 1024:
+        by_step = pd.Series(wall).groupby(steps).max()
+        return by_step.index.to_numpy(), by_step.to_numpy(dtype=np.float64)
+    latest = np.full(high - low + 1, -np.inf)
+    np.maximum.at(latest, steps - low, wall)
+    seen = np.zeros(high - low + 1, dtype=bool)
+    seen[steps - low] = True
+    return np.flatnonzero(seen) + low, latest[seen]
