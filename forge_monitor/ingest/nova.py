@@ -172,14 +172,16 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
                 ).alias("stepf"),
             )
         )
-    segments = segments.drop("_step").collect()
+    # Whether another log record starts after the step on the same line, found here on every core.
+    segments = segments.drop("_step").with_columns(text_col.str.contains(_GLUED_RECORD).alias("_glued")).collect()
     if frame.select(text_col.str.contains_any(['{"', "{'"]).any()).item():  # polars: 25x a Python scan
         _explain_other_format(frame, info)
     if segments.height == 0:
         return empty_records()
     # Only the metric section is parsed: it ends where another log record starts on the same line
     # (rare: the full cut runs only on the lines that have one).
-    glued = segments["text"].str.contains(_GLUED_RECORD)
+    glued = segments["_glued"]
+    segments = segments.drop("_glued")
     if glued.any():
         segments = segments.with_columns(
             pl.when(glued).then(text_col.str.replace(_SECTION_END, "${1}")).otherwise(text_col).alias("text")

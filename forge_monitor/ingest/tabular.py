@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow.json as pyarrow_json
 
 from ..schema import STEP_LIMIT, RunInfo, canonical_key
-from ._bytes import count_byte
+from ._bytes import count_byte, count_bytes
 from ._tidy import RECORD_SCHEMA, empty_records
 
 STEP_KEYS = (
@@ -246,7 +246,7 @@ def parse_jsonl_file(path, info: RunInfo, *, carry: dict) -> tuple[pl.DataFrame,
     size = len(data)
     if size == 0 or data[size - 1] != ord("\n"):
         return None
-    n_lines, colons = count_byte(data, ord("\n")), count_byte(data, ord(":"))
+    n_lines, colons = count_bytes(data, (ord("\n"), ord(":")))
     table = _read_json_lines_fast(io.BytesIO(data), colons)
     if table is None:  # a line the fast readers reject: the blocks find it without a second whole read
         return parse_jsonl(data, info, carry=carry, n_lines=n_lines), size, n_lines
