@@ -134,6 +134,7 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
         text_col.str.contains_any(["\r", "#015"]).any().alias("cr"),
         text_col.str.contains("global_step=", literal=True).any().alias("bar"),
         text_col.str.contains(_MAYBE_VERL_STEP).any().alias("verl"),
+        text_col.str.contains(" | ", literal=True).any().alias("pipe"),
     ).collect().row(0, named=True)
     # The timestamp prefixes the physical line; carriage-return segments after it share it.
     stamp = pl.col("_stamp").struct
@@ -216,8 +217,9 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
             pl.col("stepf").round(0).cast(pl.Int64).alias("step"),
             "wall_time",
             prefix_epoch.alias("epoch"),
-            _without_bare_head(key_value).alias("body"),
+            key_value.alias("body"),  # a column before the head cut reads it five times
         )
+        .with_columns(_without_bare_head(pl.col("body")) if marks["pipe"] else pl.col("body"))
         .collect()
     )
     if _only_pipe_separators(segments["body"]):
