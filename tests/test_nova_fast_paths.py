@@ -85,7 +85,7 @@ def _parse(text: str | bytes) -> tuple[pl.DataFrame, list]:
 
 # Each shortcut, and the plain code it stands for.
 _PLAIN = {
-    "_without_bare_head": lambda text: text,
+    "_without_bare_heads": lambda frame, column: frame,
     "_lines_of_bytes": lambda data: None,  # None: decoded to str and split by Python
     "_only_bar_steps": lambda marks: False,  # False: both step forms sought in one pass
     "_only_pipe_separators": lambda bodies: False,  # False: the separator regex splits every line

@@ -217,11 +217,12 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
             pl.col("stepf").round(0).cast(pl.Int64).alias("step"),
             "wall_time",
             prefix_epoch.alias("epoch"),
-            key_value.alias("body"),  # a column before the head cut reads it five times
+            key_value.alias("body"),  # a column, not an expression the head cut would evaluate again
         )
-        .with_columns(_without_bare_head(pl.col("body")) if marks["pipe"] else pl.col("body"))
-        .collect()
     )
+    if marks["pipe"]:
+        segments = _without_bare_heads(segments, "body")
+    segments = segments.collect()
     if _only_pipe_separators(segments["body"]):
         field = pl.concat_str(["epoch", pl.lit(" | "), "body"]).str.split(" | ")
     else:
@@ -262,21 +263,27 @@ def _only_pipe_separators(bodies: pl.Series) -> bool:
     return not bodies.str.contains_any([" - ", ", ", "[", "]"]).any()
 
 
-def _without_bare_head(text: pl.Expr) -> pl.Expr:
-    """``text`` without what comes before its first `` | `` when no field there can hold a metric.
+def _without_bare_heads(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """``column`` without what comes before its first `` | `` when no field there can hold a metric.
 
     A Nova pipe line spends half its fields on that head (``[2026-01-28 17:48:54,839] [INFO] Training
     epoch 0, iteration 8/9``): none has a colon but the timestamp's, whose key starts with a digit, so
     the splitting below drops them all. Cutting the head first gives the same records for half the
     work. The head is kept when the ` | ` is not where the separator scan would cut: when the head
     ends with ``,`` or `` -``, the scan takes ``, `` or `` - `` there and the `` | `` is not a separator.
+    Each step is a column of its own, so no expression is evaluated twice.
     """
-    end = text.str.find(" | ", literal=True)
-    head = text.str.slice(0, end)
+    text, end, head = pl.col(column), pl.col("_end"), pl.col("_head")
     # A leading timestamp (checked whole, so its pieces are known to be dropped) is not a field.
-    head = pl.when(head.str.contains(_LEADING_TIMESTAMP)).then(head.str.slice(_TIMESTAMP_LENGTH)).otherwise(head)
+    undated = pl.when(head.str.contains(_LEADING_TIMESTAMP)).then(head.str.slice(_TIMESTAMP_LENGTH)).otherwise(head)
     bare = end.is_not_null() & ~head.str.contains(":", literal=True) & ~head.str.ends_with(",") & ~head.str.ends_with(" -")
-    return pl.when(bare).then(text.str.slice(end + 3)).otherwise(text)
+    return (
+        frame.with_columns(text.str.find(" | ", literal=True).alias("_end"))
+        .with_columns(text.str.slice(0, end).alias("_head"))
+        .with_columns(undated.alias("_head"))
+        .with_columns(pl.when(bare).then(text.str.slice(end + 3)).otherwise(text).alias(column))
+        .drop("_end", "_head")
+    )
 
 
 def _explain_other_format(frame: pl.DataFrame, info: RunInfo) -> None:
