@@ -89,6 +89,7 @@ _PLAIN = {
     "_lines_of_bytes": lambda data: None,  # None: decoded to str and split by Python
     "_only_bar_steps": lambda marks: False,  # False: both step forms sought in one pass
     "_only_pipe_separators": lambda bodies: False,  # False: the separator regex splits every line
+    "_may_have_prefix_epoch": lambda texts: True,  # True: the epoch pattern runs on every line
 }
 
 
@@ -209,3 +210,19 @@ def test_one_line_with_another_separator_keeps_the_separator_regex(monkeypatch, 
         plain, plain_skipped = _parse(text)
     assert fast.equals(plain) and fast_skipped == plain_skipped
     assert set(fast.filter(pl.col("step") == 99)["metric"].cast(pl.Utf8)) == {"a", "b"}
+
+
+@pytest.mark.parametrize("lines", [
+    ["\x1b[36m(TaskRunner pid=1)\x1b[0m step:{i} - actor/entropy:0.5 - critic/score/mean:1"],
+    ["Epoch 1: : {i}it [00:32, 10.68s/it, v_num=1feb, reduced_train_loss=0.5, global_step={i}.000]"],
+    ["Training epoch 2, iteration {i}/9 | global_step: {i} | reduced_train_loss: 0.5"],
+    ["Ep\x1b[0moch 3, iteration {i}/9 | global_step: {i} | reduced_train_loss: 0.5"],
+])
+def test_the_epoch_prefix_is_found_wherever_a_line_has_one(monkeypatch, lines):
+    text = "".join(line.format(i=i) + "\n" for i in range(1, 30) for line in lines)
+    fast, fast_skipped = _parse(text)
+    with monkeypatch.context() as patch:
+        _plain(patch)
+        plain, plain_skipped = _parse(text)
+    assert fast.equals(plain) and fast_skipped == plain_skipped
+    assert ("epoch" in fast["metric"].cast(pl.Utf8).to_list()) == ("poch" in lines[0].replace("\x1b[0m", ""))

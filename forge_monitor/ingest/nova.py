@@ -206,6 +206,8 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
     # each field once at its first ``:``. No capturing regex runs per field: that is what
     # makes this faster than a per-line ``re`` loop (bench/ingest_bench.py).
     prefix_epoch = pl.concat_str([pl.lit("epoch:"), text_col.str.extract(_PREFIX_EPOCH, 1)]).fill_null("")
+    if not _may_have_prefix_epoch(segments["text"]):
+        prefix_epoch = pl.lit("")  # verl lines: no regex pass for an epoch that is not there
     # The text the fields come from, computed once on every core: then whether `` | `` is its only separator.
     segments = (
         segments.lazy()
@@ -254,6 +256,12 @@ def _only_bar_steps(marks: dict) -> bool:
     """Whether every step is in the bar form (``global_step: 8``): no line holds verl's ``step:295``,
     and no rewrite (colour codes, wrapped numbers, carriage returns) can make one appear."""
     return not marks["verl"]
+
+
+def _may_have_prefix_epoch(texts: pl.Series) -> bool:
+    """Whether some line may start with an epoch (``Training epoch 0,`` / ``Epoch 1:``): the literals the
+    epoch pattern needs, sought in one multi-pattern pass over the rewritten lines."""
+    return bool(texts.str.contains_any(["Training epoch ", "Epoch "]).any())
 
 
 def _only_pipe_separators(bodies: pl.Series) -> bool:
