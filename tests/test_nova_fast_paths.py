@@ -90,6 +90,7 @@ _PLAIN = {
     "_only_bar_steps": lambda marks: False,  # False: both step forms sought in one pass
     "_only_pipe_separators": lambda bodies: False,  # False: the separator regex splits every line
     "_may_have_prefix_epoch": lambda texts: True,  # True: the epoch pattern runs on every line
+    "_refreshes": lambda text, marks: text.str.replace_all("#015", "\r", literal=True).str.split("\r"),
 }
 
 
@@ -226,3 +227,16 @@ def test_the_epoch_prefix_is_found_wherever_a_line_has_one(monkeypatch, lines):
         plain, plain_skipped = _parse(text)
     assert fast.equals(plain) and fast_skipped == plain_skipped
     assert ("epoch" in fast["metric"].cast(pl.Utf8).to_list()) == ("poch" in lines[0].replace("\x1b[0m", ""))
+
+
+@pytest.mark.parametrize("joins", [("#015",), ("\r",), ("#015", "\r")])
+def test_progress_bar_refreshes_split_the_same_at_either_form(monkeypatch, joins):
+    bar = "Epoch 1: : {i}it [00:32, 10.68s/it, v_num=1feb, reduced_train_loss={v}, global_step={i}.000]"
+    text = "".join(f"[2026-01-28 17:48:54,839] [INFO] {joins[i % len(joins)]}" + joins[0].join(
+        bar.format(i=i, v=0.5 + k) for k in range(3)) + "\n" for i in range(1, 40))
+    fast, fast_skipped = _parse(text)
+    with monkeypatch.context() as patch:
+        _plain(patch)
+        plain, plain_skipped = _parse(text)
+    assert fast.equals(plain) and fast_skipped == plain_skipped
+    assert fast.filter(pl.col("metric") == "reduced_train_loss").height == 3 * 39  # every refresh read
