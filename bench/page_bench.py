@@ -19,8 +19,9 @@ own first load of the app's scripts and plotly.js adds).
 
 "Drawn and idle" (the browser tests' style): every plotly chart of the page is on it and rendered
 (each ``.js-plotly-plot`` has its ``.main-svg``; as many as the run's chart plan: Loss, Learning rate,
-Gradient norm), the run's title is drawn and Streamlit's running indicator (``stStatusWidget``) is
-gone. Timed from ``page.goto``.
+Gradient norm), the run's title is drawn, every incident card the "Incidents (N)" header counts is
+drawn (the page's last elements) and Streamlit's running indicator (``stStatusWidget``) is gone.
+Timed from ``page.goto``.
 
 A shared machine is noisy: each figure is measured several times (``--starts`` fresh server starts
 for the first visit, ``--visits`` second visits in each) and printed as best and median; the targets
@@ -93,8 +94,16 @@ def spiked_loss(steps: int) -> float:
     return float(f"{(2.2 * math.exp(-step / (steps / 4)) + 0.6 + 0.03 * noise[step - 1]) * SPIKE_FACTOR:.4g}")
 
 
+# The last things the page draws are the incident cards (the right column, after the charts): as many
+# "Show on charts" buttons as its "Incidents (N)" header says. Streamlit's running indicator only shows
+# once a run has lasted a moment, so its absence alone does not say the page is complete.
 DRAWN = ("(charts) => { const plots = [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')];"
+         " const header = [...document.querySelectorAll('h3')].map(h => h.textContent.match(/Incidents \\((\\d+)\\)/))"
+         ".find(m => m);"
+         " const cards = [...document.querySelectorAll('[data-testid=\"stButton\"]')]"
+         ".filter(b => b.textContent.includes('Show on charts')).length;"
          " return plots.length >= charts && plots.every(p => p.querySelector('.main-svg'))"
+         " && !!header && cards === Number(header[1])"
          " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
          " && [...document.querySelectorAll('h1')].some(h => h.textContent.includes('" + RUN_DIR + "')); }")
 
