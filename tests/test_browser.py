@@ -198,6 +198,9 @@ def test_a_drag_zooms_every_chart_the_zoom_survives_a_control_and_resets(browser
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     whole = _x_ranges(page)
     assert len(whole) == 3 and whole[0][1] >= 400
+    # The incident cards arrive one by one after the first: wait for three, then check there are no more.
+    page.wait_for_function("() => [...document.querySelectorAll('button')].filter(b => b.innerText.includes("
+                           "'Show on charts')).length >= 3", timeout=60_000)
     assert page.get_by_role("button", name="Show on charts").count() == 3  # 6 alerts, 3 incidents
     assert page.get_by_text("the first thing to revert").count() == 1
     assert page.get_by_text("5/7").first.is_visible()
