@@ -72,12 +72,15 @@ def _code_dtype(n: int) -> type:
 
 def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
     """Replace source keys by canonical names (one dictionary lookup per distinct key), and scale
-    the values of keys that carry a unit (``train/lr(1e-3)``). The metric column comes back as a
-    polars categorical, whatever it was: names are replaced by integer lookups, not per row."""
+    the values of keys that carry a unit (``train/lr(1e-3)``). Records whose names are all canonical
+    already come back as they are; otherwise the metric column comes back as a polars categorical
+    (names replaced by integer lookups, not per row)."""
     if records.height == 0:
         return records
     codes, names = metric_codes(records["metric"])
     canonical = [canonical_key(name) for name in names]
+    if all(name == new and scale == 1.0 for name, (new, scale) in zip(names, canonical)):
+        return records  # a wide table's columns were renamed before the melt (tabular.py)
     targets = sorted({name for name, _ in canonical})
     target_of = np.array([targets.index(name) for name, _ in canonical], dtype=np.int64)
     metric = pl.Series("metric", targets, dtype=pl.Categorical).gather(target_of[codes])
