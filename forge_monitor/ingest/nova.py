@@ -36,13 +36,13 @@ _ANSI = r"(?:\x1b|\\033|\\x1b|\\u001b)\[[0-9;]*m"
 # The two step forms: ``global_step=6.000`` / ``global_step: 8`` (bar) and verl's ``step:295``.
 _BAR_STEP = r"global_step[=:]\s*([^\s,|\]]+)"
 _STEP = r"global_step[=:]\s*(?P<bar>[^\s,|\]]+)|(?:^|[\s)\]])step:\s*(?P<verl>\d+)"  # the two, first match wins
-# Where verl's form can be, before the rewrites below: also after a colour code (``...0mstep:``) or a
+# Where verl's form can be in a line without colour codes, before the rewrites below: also after a
 # carriage return (``#015step:``), whatever follows (a wrapped ``np.int64(5)`` becomes a digit).
-_MAYBE_VERL_STEP = r"(?:^|[\s)\]m]|#015)step:"
+_MAYBE_VERL_STEP = r"(?:^|[\s)\]]|#015)step:"
 _SEPARATORS = r" \| | - |, |\[|\]"
 _KEY = r"^[A-Za-z_][A-Za-z0-9_/@.\-() ]*$"  # parentheses: a unit, as in verl SFT's ``train/lr(1e-3)``
 _TIMESTAMP = r"\[(?P<second>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](?P<ms>\d{3})\]"
-_LEADING_TIMESTAMP = r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d{3}\]"
+_LEADING_TIMESTAMP = "^" + _TIMESTAMP
 _TIMESTAMP_LENGTH = len("[2026-01-28 17:48:54,839]")
 _PREFIX_EPOCH = r"(?:Training epoch |Epoch )(\d+)[,:]"
 _HYPERPOD_PREFIX = r"^\[[A-Za-z0-9][A-Za-z0-9._-]*\] \[\d{4}-"
@@ -121,7 +121,7 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
     text_col = pl.col("text")
     # Cheap literal filter first: most lines of a real log (warnings, tqdm) have no step at all.
     lines = frame.lazy().filter(text_col.str.contains("step", literal=True))
-    if len(text) > MAX_LINE_BYTES and frame["text"].str.len_bytes().max() > MAX_LINE_BYTES:
+    if len(text) * (1 if isinstance(text, bytes) else 4) > MAX_LINE_BYTES and frame["text"].str.len_bytes().max() > MAX_LINE_BYTES:
         too_long = frame.filter(text_col.str.len_bytes() > MAX_LINE_BYTES)
         for line, size in too_long.select("line", text_col.str.len_bytes()).iter_rows():
             info.skip(line, f"a line of {size:,} bytes: longer than any metric line ({MAX_LINE_BYTES:,}); not parsed")
@@ -257,16 +257,19 @@ def parse_text(text: str | bytes, info: RunInfo, *, first_line: int = 1, seq_sta
 
 def _refreshes(text: pl.Expr, marks: dict) -> pl.Expr:
     """Each line split at its carriage returns and their ``#015`` text; a split at the one form a log
-    uses saves rewriting every line into the other."""
-    if marks["cr"] and marks["cr_text"]:
+    uses saves rewriting every line into the other (not when removing colour codes or unwrapping
+    numbers could make a ``#015``: ``#01\x1b[0m5``)."""
+    if (marks["cr"] and marks["cr_text"]) or marks["ansi"] or marks["wrapped"]:
         return text.str.replace_all("#015", "\r", literal=True).str.split("\r")
     return text.str.split("\r" if marks["cr"] else "#015")
 
 
 def _only_bar_steps(marks: dict) -> bool:
-    """Whether every step is in the bar form (``global_step: 8``): no line holds verl's ``step:295``,
-    and no rewrite (colour codes, wrapped numbers, carriage returns) can make one appear."""
-    return not marks["verl"]  # carriage returns and #015 are in the pattern; colour codes end in "m"
+    """Whether every step is in the bar form (``global_step: 8``): no line holds verl's ``step:295``
+    (before or right after a carriage return or its ``#015`` text), and no line has colour codes,
+    whose removal can join text into that form anywhere (``st\x1b[0mep:5``). A wrapped number
+    only turns into digits, which the pattern does not ask for."""
+    return not marks["verl"] and not marks["ansi"]
 
 
 def _may_have_prefix_epoch(texts: pl.Series) -> bool:
@@ -278,8 +281,9 @@ def _may_have_prefix_epoch(texts: pl.Series) -> bool:
 def _only_pipe_separators(bodies: pl.Series) -> bool:
     """Whether `` | `` is the only separator in the text the fields come from (the body of a Nova pipe
     line): then splitting at that literal gives the pieces the separator regex gives (one pattern
-    matched left to right, without overlaps), and the regex pass over every line is saved."""
-    return not bodies.str.contains_any([" - ", ", ", "[", "]"]).any()
+    matched left to right, without overlaps), and the regex pass over every line is saved. ``\x1f`` is
+    the plain path's own mark for a separator, so a line holding one takes that path."""
+    return not bodies.str.contains_any([" - ", ", ", "[", "]", "\x1f"]).any()
 
 
 def _without_bare_heads(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
@@ -292,16 +296,17 @@ def _without_bare_heads(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
     ends with ``,`` or `` -``, the scan takes ``, `` or `` - `` there and the `` | `` is not a separator.
     Each step is a column of its own, so no expression is evaluated twice.
     """
-    text, end, head = pl.col(column), pl.col("_end"), pl.col("_head")
+    text, head, rest = pl.col(column), pl.col("_head"), pl.col("_rest")
     # A leading timestamp (checked whole, so its pieces are known to be dropped) is not a field.
     undated = pl.when(head.str.contains(_LEADING_TIMESTAMP)).then(head.str.slice(_TIMESTAMP_LENGTH)).otherwise(head)
-    bare = end.is_not_null() & ~head.str.contains(":", literal=True) & ~head.str.ends_with(",") & ~head.str.ends_with(" -")
+    bare = rest.is_not_null() & ~head.str.contains(":", literal=True) & ~head.str.ends_with(",") & ~head.str.ends_with(" -")
+    # splitn, not find + slice: polars' find counts bytes and slice characters (a head in Chinese).
+    parts = text.str.splitn(" | ", 2)
     return (
-        frame.with_columns(text.str.find(" | ", literal=True).alias("_end"))
-        .with_columns(text.str.slice(0, end).alias("_head"))
+        frame.with_columns(parts.struct.field("field_0").alias("_head"), parts.struct.field("field_1").alias("_rest"))
         .with_columns(undated.alias("_head"))
-        .with_columns(pl.when(bare).then(text.str.slice(end + 3)).otherwise(text).alias(column))
-        .drop("_end", "_head")
+        .with_columns(pl.when(bare).then(rest).otherwise(text).alias(column))
+        .drop("_rest", "_head")
     )
 
 
