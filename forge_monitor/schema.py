@@ -224,7 +224,7 @@ def _count_duplicates(frame: pd.DataFrame) -> int:
         key = metric_codes  # one run (every reader's frame): the metric alone keys a series
     else:
         key = run_codes.astype(np.int64) * (int(metric_codes.max()) + 1) + metric_codes.astype(np.int64)
-    same_series = np.diff(key) == 0  # codes differ by less than 256: an int8 difference cannot wrap to 0
+    same_series = np.diff(key) == 0  # a difference of two codes of one width wraps to 0 only when they are equal
     series_keys = key[np.concatenate([[0], np.flatnonzero(~same_series) + 1])]
     if len(np.unique(series_keys)) == len(series_keys) and (np.diff(steps)[same_series] > 0).all():
         return 0  # each series is contiguous with strictly increasing steps: the common, cheap case

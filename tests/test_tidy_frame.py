@@ -54,13 +54,22 @@ def _shapes():
     yield "grid, one metric twice in a line", grid[:9] + [(4, "loss", 9.0)] + grid[9:]
     yield "metrics in turn, a step each", [(i, ("loss", "lr", "epoch")[i % 3], rng.random()) for i in range(3, 93)]
     yield "wide table melted", [(s, m, rng.random()) for m in ("a", "b") for s in range(1, 40)]
+    yield "wide table melted, columns not in alphabetical order", [(s, m, rng.random()) for m in ("train_loss", "lr", "b")
+                                                                    for s in range(1, 40)]
+    yield "many metrics", [(s, f"m{k:03d}", rng.random()) for s in range(1, 4) for k in range(300)]
     yield "random", [(rng.randint(1, 20), rng.choice("xyz"), rng.random()) for _ in range(300)]
 
 
 def test_to_tidy_follows_the_rule_on_every_shape_of_records():
+    import polars as pl
+
     from forge_monitor.ingest._tidy import to_tidy
 
     for name, rows in _shapes():
-        frame = to_tidy(_records(rows), "r")
-        got = list(zip(frame["metric"].astype(str), frame["step"], frame["value"], frame["wall_time"]))
-        assert got == _reference_tidy(rows), name
+        records = _records(rows)
+        names = list(dict.fromkeys(r[1] for r in rows))
+        # As readers hand them over: categorical (text logs), strings, an enum in column order (tables).
+        for metric in (records["metric"], records["metric"].cast(pl.Utf8), records["metric"].cast(pl.Enum(names))):
+            frame = to_tidy(records.with_columns(metric), "r")
+            got = list(zip(frame["metric"].astype(str), frame["step"], frame["value"], frame["wall_time"]))
+            assert got == _reference_tidy(rows), (name, metric.dtype)

@@ -82,7 +82,8 @@ def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
     if all(name == new and scale == 1.0 for name, (new, scale) in zip(names, canonical)):
         return records  # a wide table's columns were renamed before the melt (tabular.py)
     targets = sorted({name for name, _ in canonical})
-    target_of = np.array([targets.index(name) for name, _ in canonical], dtype=np.int64)
+    index = {name: i for i, name in enumerate(targets)}
+    target_of = np.array([index[name] for name, _ in canonical], dtype=np.int32)
     metric = pl.Series("metric", targets, dtype=pl.Categorical).gather(target_of[codes])
     records = records.with_columns(metric)
     scales = np.array([scale for _, scale in canonical], dtype=np.float64)
@@ -150,7 +151,8 @@ def resolve_restarts(
 def tidy_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
     """The rows of records in file order that the tidy frame keeps, in its order: grouped by metric
     code, steps ascending, the last of a repeated (metric, step). None when that is the records'
-    own order (a wide table melted: one run of rows per metric, steps going up)."""
+    own order. A wide table melted (one run of rows per metric, steps going up) is only put in
+    code order, run by run."""
     if len(codes) == 0:
         return None
     new_series = np.empty(len(codes), dtype=bool)
@@ -159,9 +161,14 @@ def tidy_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
     step_up = np.empty(len(codes), dtype=bool)
     step_up[0] = True
     np.greater(steps[1:], steps[:-1], out=step_up[1:])
-    starts = codes[new_series]
-    if len(np.unique(starts)) == len(starts) and (step_up | new_series).all():
-        return None
+    run_starts = np.flatnonzero(new_series)
+    run_codes = codes[run_starts]
+    # One run per metric (at most as many runs as codes; checked before any sort of the runs).
+    if len(run_codes) <= int(codes.max()) + 1 and len(np.unique(run_codes)) == len(run_codes) and (step_up | new_series).all():
+        if (np.diff(run_codes) > 0).all():
+            return None
+        run_ends = np.append(run_starts[1:], len(codes))
+        return np.concatenate([np.arange(run_starts[i], run_ends[i]) for i in np.argsort(run_codes)])
     order = _group_in_file_order(codes, steps)
     if order is not None:
         return order
