@@ -238,7 +238,7 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     else:
         order = tidy_order(codes, steps)
         if order is None:  # polars may share its buffers read-only: the frame gets its own, writable ones
-            steps, values, wall_times = np.array(steps), np.array(values), np.array(wall_times)
+            steps, values, wall_times = (a if a.flags.writeable else a.copy() for a in (steps, values, wall_times))
         else:
             steps, codes, values, wall_times = steps[order], codes[order], values[order], wall_times[order]
     frame = pd.DataFrame(
