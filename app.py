@@ -28,6 +28,13 @@ navigation = st.navigation(pages)
 on_overview = navigation.url_path == overview.url_path
 names_one = st.query_params.get("run") or (st.query_params.get("source") == "cloudwatch" and st.query_params.get("job")
                                            and st.query_params.get("jobs") != "all")
+opened = st.query_params.get(state.OPEN_PAGE)
+if opened is not None:
+    # A page that was opened by its own address before any visit ran this script (state.through_the_app).
+    del st.query_params[state.OPEN_PAGE]
+    target = next((page for page in pages if page.url_path == opened), None)
+    if target is not None and target is not overview:
+        st.switch_page(target, query_params=st.query_params.to_dict())
 if first_visit and on_overview and names_one:
     # A shared link to the root that names a run or one CloudWatch job (``/?run=…&step=…``,
     # ``/?source=cloudwatch&job=…``) opens that run, as it did before the overview became the landing page.

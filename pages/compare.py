@@ -7,7 +7,9 @@ from forge_monitor.compare import default_metrics, run_colors, short_names, step
 from forge_monitor.plotting import overlay_figure
 from forge_monitor.sweep import SWEEP_HELP, SWEEP_PINNED, sweep_table
 from forge_monitor.ui.components import plain
+from forge_monitor.ui import state
 
+state.through_the_app("compare")
 loaded = st.session_state.get("loaded")
 st.title("Compare runs")
 if loaded is None or not loaded.runs:

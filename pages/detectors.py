@@ -9,7 +9,9 @@ import streamlit as st
 from forge_monitor.detectors import REGISTRY, config_help, default_config
 from forge_monitor.ui.components import plain
 from forge_monitor.ui.data import detector_config
+from forge_monitor.ui import state
 
+state.through_the_app("detectors")
 st.title("Detector reference")
 path = os.environ.get("FORGE_MONITOR_CONFIG")
 try:

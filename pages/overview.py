@@ -5,6 +5,7 @@ import streamlit as st
 from forge_monitor.ui import state
 from forge_monitor.ui.overview import COLUMNS, LEVELS, rows_for, table
 
+state.through_the_app("overview")
 loaded = st.session_state.get("loaded")
 reload = st.session_state.get(state.RELOAD)  # the source read again (local folders), or None
 st.title("Runs")

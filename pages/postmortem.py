@@ -8,7 +8,9 @@ from forge_monitor.incidents import step_window
 from forge_monitor.plotting import chart_plan, metric_figure
 from forge_monitor.report import alerts_json, first_cause, frame_csv, frame_parquet, html_report, recipe_findings, timeline
 from forge_monitor.ui.components import alert_card, plain
+from forge_monitor.ui import state
 
+state.through_the_app("postmortem")
 run, report = st.session_state.get("selected") or (None, None)
 st.title("Post-mortem")
 if run is None:

@@ -6,6 +6,7 @@ import streamlit as st
 from forge_monitor.recipes import RULES, RecipeError, lint, parse_recipe_text
 from forge_monitor.ui.components import ICONS, plain
 from forge_monitor.ui.data import PROJECT_ROOT
+from forge_monitor.ui import state
 
 
 def shown(value) -> str:
@@ -14,6 +15,7 @@ def shown(value) -> str:
         return str(int(value))
     return str(value)
 
+state.through_the_app("recipe")
 st.title("Recipe check")
 st.caption("Paste or upload a Nova recipe YAML, serverless or DescribeTrainingJob hyperparameters, or "
            "TrainingArguments JSON. The checks follow the fine-tuning guidance: warmup, LR under data mixing, "

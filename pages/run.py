@@ -18,6 +18,7 @@ from forge_monitor.ui.data import detector_config
 from forge_monitor.ui.components import (ICONS, chart_key, health_summary, incident_card, plain, set_zoom,
                                          take_selected_zoom, zoom_bar)
 
+state.through_the_app("run")
 run, report = st.session_state.get("selected") or (None, None)
 if run is None:
     st.title("Run")

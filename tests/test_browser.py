@@ -260,6 +260,31 @@ def test_dashboard_path_opens_the_users_folder_in_the_browser(tmp_path):
         stop(process)
 
 
+@pytest.mark.parametrize("path, heading", [("run", "nova-cpt-healthy/train.log"), ("postmortem", "Post-mortem")])
+def test_a_page_address_opened_first_on_a_fresh_server_shows_that_page(path, heading):
+    """The address bar shows /run?run=... on a run page; opened in a new tab right after the server
+    started (no visit had run app.py yet), Streamlit ran pages/run.py alone: no sidebar, "No runs in
+    this source yet". Now the visit goes through app.py and lands on the page it named."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    port = free_port()
+    process = start_dashboard(port)
+    try:
+        wait_healthy(port, process)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"http://127.0.0.1:{port}/{path}?run=nova-cpt-healthy/train.log")
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=90_000)
+            page.get_by_text("Read runs from").first.wait_for(timeout=30_000)  # app.py's sidebar, not the page alone
+            assert page.get_by_text("No runs in this source yet").count() == 0
+            assert urllib.parse.urlsplit(page.url).path == f"/{path}" and "open=" not in page.url, page.url
+            browser.close()
+    finally:
+        stop(process)
+
+
 def _layouts(page, expression: str) -> list:
     return page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
                          f".map(g => {expression})")

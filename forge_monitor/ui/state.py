@@ -42,6 +42,21 @@ _URL_KEYS = (SOURCE, FOLDER, RUN, STEP, CW_JOB, CW_REGION, CW_PLATFORM, CW_CLUST
              ML_URI, ML_EXPERIMENT, ML_RUN)
 
 
+OPEN_PAGE = "open"  # query key: the page a link named, kept while it goes through app.py
+
+
+def through_the_app(page: str) -> None:
+    """Send a visit that skipped app.py through it, to ``page`` (its url path) with the same query.
+
+    A page opened by its own address (``/run?run=…``, what the address bar shows on any page) on a
+    server where no visit has run app.py yet is run alone: with a ``pages/`` folder next to app.py,
+    Streamlit runs its pages the old way until the app's ``st.navigation`` has run once. Such a page
+    has no sidebar state; app.py builds it and sends the visitor on (``OPEN_PAGE``)."""
+    if "loaded" in st.session_state:
+        return
+    st.switch_page("app.py", query_params={**st.query_params.to_dict(), OPEN_PAGE: page})
+
+
 def keep_widget_values() -> None:
     """Streamlit drops a widget's value when a page switch (``st.switch_page``) runs before the widget is
     drawn again; writing the shared sidebar's values back as plain session state keeps the source,
