@@ -5,6 +5,7 @@ Skips locally, loudly, when Chromium is missing; under CI=true it must run (`mak
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -236,26 +237,34 @@ def test_a_drag_zooms_every_chart_the_zoom_survives_a_control_and_resets(browser
 
 def test_dashboard_path_opens_the_users_folder_in_the_browser(tmp_path):
     """`forge-monitor dashboard PATH`: the folder named opens (an allowed root, no environment to set)."""
-    from playwright.sync_api import sync_playwright
-
     from forge_monitor.demo import dashboard_env
 
-    executable = chromium()
     mine = tmp_path / "my-runs" / "job"
     mine.mkdir(parents=True)
     (mine / "train.jsonl").write_text("".join(f'{{"step": {i}, "loss": {1 / i}}}\n' for i in range(1, 80)))
+    with _fresh_dashboard(dashboard_env([tmp_path / "my-runs"])) as (url, page):
+        page.goto(f"{url}/")
+        page.get_by_text("1 run(s) · 1 healthy").first.wait_for(timeout=90_000)
+        page.get_by_text("Folders this dashboard may read").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "browser-dashboard-path.png"))
+
+
+@contextlib.contextmanager
+def _fresh_dashboard(env: dict | None = None):
+    """``(url, page)``: a dashboard server of its own (started and stopped by PID) and a new browser's page."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
     port = free_port()
-    process = start_dashboard(port, dashboard_env([tmp_path / "my-runs"]))
+    process = start_dashboard(port, env)
     try:
         wait_healthy(port, process)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.get_by_text("1 run(s) · 1 healthy").first.wait_for(timeout=90_000)
-            page.get_by_text("Folders this dashboard may read").first.wait_for(timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "browser-dashboard-path.png"))
-            browser.close()
+            try:
+                yield f"http://127.0.0.1:{port}", browser.new_page(viewport={"width": 1500, "height": 1100})
+            finally:
+                browser.close()
     finally:
         stop(process)
 
@@ -265,24 +274,12 @@ def test_a_page_address_opened_first_on_a_fresh_server_shows_that_page(path, hea
     """The address bar shows /run?run=... on a run page; opened in a new tab right after the server
     started (no visit had run app.py yet), Streamlit ran pages/run.py alone: no sidebar, "No runs in
     this source yet". Now the visit goes through app.py and lands on the page it named."""
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium()
-    port = free_port()
-    process = start_dashboard(port)
-    try:
-        wait_healthy(port, process)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(f"http://127.0.0.1:{port}/{path}?run=nova-cpt-healthy/train.log")
-            page.get_by_role("heading", name=heading).first.wait_for(timeout=90_000)
-            page.get_by_text("Read runs from").first.wait_for(timeout=30_000)  # app.py's sidebar, not the page alone
-            assert page.get_by_text("No runs in this source yet").count() == 0
-            assert urllib.parse.urlsplit(page.url).path == f"/{path}" and "open=" not in page.url, page.url
-            browser.close()
-    finally:
-        stop(process)
+    with _fresh_dashboard() as (url, page):
+        page.goto(f"{url}/{path}?run=nova-cpt-healthy/train.log")
+        page.get_by_role("heading", name=heading).first.wait_for(timeout=90_000)
+        page.get_by_text("Read runs from").first.wait_for(timeout=30_000)  # app.py's sidebar, not the page alone
+        assert page.get_by_text("No runs in this source yet").count() == 0
+        assert urllib.parse.urlsplit(page.url).path == f"/{path}" and "open=" not in page.url, page.url
 
 
 def _layouts(page, expression: str) -> list:
