@@ -357,8 +357,9 @@ def test_compare_hover_lists_every_run_and_a_ticked_sweep_row_joins_the_charts(b
     box = grid.bounding_box()
     # Rows are sorted by dataset then place: the llava-cot runs come first and are not in the chart yet.
     page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
-    page.wait_for_function("(n) => [...document.querySelectorAll('.js-plotly-plot')][0].data.filter("
-                           "t => t.showlegend !== false && (t.mode || '').startsWith('lines')).length === n + 1",
+    # Between the click and the redraw the chart may be gone for a moment: a predicate that throws is not retried.
+    page.wait_for_function("(n) => { const g = document.querySelector('.js-plotly-plot'); return !!(g && g.data) && "
+                           "g.data.filter(t => t.showlegend !== false && (t.mode || '').startsWith('lines')).length === n + 1; }",
                            arg=before, timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "browser-compare.png"), full_page=True)
     assert errors == [], errors

@@ -233,7 +233,12 @@ def test_watch_demo_replays_a_sample_and_prints_each_alert_once():
     assert done.returncode == 0, done.stderr
     alerts = [block for block in done.stdout.split("\n\n") if "Detector: " in block]
     keys = [(_fields({"message": b})["Detector"], _fields({"message": b})["Steps"].split("-")[0]) for b in alerts]
-    assert len(keys) == len(set(keys)) == 6 and ("loss_spike", "141") in keys  # every alert of the run, once
+    # An alert whose severity rose after it was sent is sent once more, saying so ("Escalated: from warning
+    # to critical"): on a busy machine the replay can outrun the checks and catch a spike before it settles.
+    first = [key for key, block in zip(keys, alerts) if "Escalated: " not in block]
+    again = [key for key, block in zip(keys, alerts) if "Escalated: " in block]
+    assert len(first) == len(set(first)) == 6 and ("loss_spike", "141") in first  # every alert of the run, once
+    assert len(again) == len(set(again)) and set(again) <= set(first)  # and at most one escalation each
 
 
 @pytest.mark.parametrize("content", ['{"version": 1, "runs": []}', "[1, 2]", "not json"])
