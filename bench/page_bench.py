@@ -36,6 +36,7 @@ Exit status 1 when a target is missed. Needs Debian's chromium (``make chromium`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shutil
 import statistics
@@ -143,8 +144,14 @@ def summary(name: str, times: list[float], target: float) -> tuple[str, bool]:
     return text, met
 
 
+@contextlib.contextmanager
 def new_browser(playwright, executable):
-    return playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+    """A new browser (its cache empty), closed when the block ends."""
+    browser = playwright.chromium.launch(executable_path=executable, args=CHROME_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def new_tab(browser):
@@ -178,40 +185,28 @@ def main() -> int:
             for start in range(args.starts):
                 with dashboard(work) as port:
                     address = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({**query, "run": f"{RUN_DIR}/{LOG}"})
-                    browser = new_browser(playwright, executable)
-                    try:
+                    with new_browser(playwright, executable) as browser:
                         page = new_tab(browser)
                         firsts.append(visit(page, address))
                         facts = page_facts(page)
                         for _ in range(args.visits):
                             page.goto("about:blank")
                             seconds.append(visit(page, address))  # the same tab: a new session of the app
-                    finally:
-                        browser.close()
                     # The browser's own first load (its cache empty: the app's scripts and plotly.js
                     # fetched and compiled) against the warm server. Printed, no target.
-                    browser = new_browser(playwright, executable)
-                    try:
+                    with new_browser(playwright, executable) as browser:
                         fresh.append(visit(new_tab(browser), address))
-                    finally:
-                        browser.close()
                 # The run page drawn for the first time by a server that has read the folder (another
                 # browser opened its overview first), in a new browser: the first visit without the read.
                 with dashboard(work) as port:
                     address = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({**query, "run": f"{RUN_DIR}/{LOG}"})
-                    browser = new_browser(playwright, executable)
-                    try:
+                    with new_browser(playwright, executable) as browser:
                         overview = new_tab(browser)
                         overview.goto(f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode(query))
                         overview.wait_for_selector('[data-testid="stDataFrame"]', timeout=180_000)
                         overview.wait_for_function(IDLE, timeout=180_000)
-                    finally:
-                        browser.close()
-                    browser = new_browser(playwright, executable)
-                    try:
+                    with new_browser(playwright, executable) as browser:
                         drawn_first.append(visit(new_tab(browser), address))
-                    finally:
-                        browser.close()
                 print(f"start {start + 1}: first {firsts[-1]:.2f} s, second "
                       + ", ".join(f"{t:.2f}" for t in seconds[-args.visits:]) + f" s, new browser {fresh[-1]:.2f} s; "
                       f"folder read first: {drawn_first[-1]:.2f} s", file=sys.stderr)

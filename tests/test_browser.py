@@ -178,6 +178,17 @@ def _x_ranges(page) -> list:
     return page.evaluate(_RANGES)
 
 
+def _drag_across_first_chart(page, start: float, middle: float, end: float) -> None:
+    """Drag across the first chart's plot area, at its mid-height, through fractions of its width."""
+    box = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * middle, y, steps=8)
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=8)
+    page.mouse.up()
+
+
 def _settled_ranges(page, *, charts: int = 3, narrower_than: float, timeout: float = 30_000) -> list:
     """The charts' x ranges once there are ``charts`` of them and every one shows the same range,
     narrower than ``narrower_than`` steps (each chart is redrawn on its own after a rerun, and until the
@@ -208,14 +219,7 @@ def test_a_drag_zooms_every_chart_the_zoom_survives_a_control_and_resets(browser
     assert page.get_by_role("button", name="Show on charts").count() == 3  # 6 alerts, 3 incidents
     assert page.get_by_text("the first thing to revert").count() == 1
     assert page.get_by_text("5/7").first.is_visible()
-    drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
-    box = drag.bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.5, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
-    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=8)
-    page.mouse.up()
+    _drag_across_first_chart(page, 0.5, 0.6, 0.7)
     page.get_by_text("Every chart shows steps").first.wait_for(timeout=60_000)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     zoomed = _settled_ranges(page, narrower_than=0.5 * (whole[0][1] - whole[0][0]))
@@ -312,14 +316,7 @@ def test_charts_in_a_grid_against_epochs_and_a_drag_in_epochs_zooms_every_chart_
     _settled(page)
     whole = _layouts(page, "g._fullLayout.xaxis.range")
     assert 1.9 < whole[0][1] < 2.2, whole
-    drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
-    box = drag.bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.3, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.4, y, steps=8)
-    page.mouse.move(box["x"] + box["width"] * 0.55, y, steps=8)
-    page.mouse.up()
+    _drag_across_first_chart(page, 0.3, 0.4, 0.55)
     caption = page.get_by_text(re.compile(r"Every chart shows steps \d+–\d+")).first
     caption.wait_for(timeout=60_000)
     _settled(page)
