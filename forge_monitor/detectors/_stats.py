@@ -19,7 +19,7 @@ MAD_TO_SIGMA = 0.6745
 LEVEL_WINDOW = 20  # points whose median is "the level before" a point  # Iglewicz-Hoaglin: z = 0.6745 * (x - median) / MAD
 
 
-def _cache() -> dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]]:
+def _cache() -> dict[tuple, dict[str, tuple[np.ndarray, np.ndarray]]]:
     if not hasattr(_LOCAL, "cache"):
         _LOCAL.cache = {}
     return _LOCAL.cache
@@ -35,29 +35,64 @@ def _split(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if key not in cache:
         parts = {}
         if len(frame):
-            codes, names = pd.factorize(frame["metric"], sort=False)
-            # Readers emit each metric's rows together (codes then never decrease): no sort needed.
-            order = np.arange(len(codes)) if (np.diff(codes) >= 0).all() else np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+            codes, names, grouped = _metric_codes(frame["metric"])
             steps, values = frame["step"].to_numpy(), frame["value"].to_numpy(dtype=np.float64)
+            # Readers emit each metric's rows together (codes then never go down): each metric is a
+            # slice of the columns, no sort and no copy.
+            order = None if grouped else np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes if grouped else codes[order], np.arange(len(names) + 1))
             for i, name in enumerate(names):
-                idx = order[bounds[i]:bounds[i + 1]]
-                s, v = steps[idx], values[idx]
-                if len(s) > 1 and (np.diff(s) < 0).any():
+                if bounds[i] == bounds[i + 1]:
+                    continue  # a category no row holds
+                rows = slice(bounds[i], bounds[i + 1]) if grouped else order[bounds[i]:bounds[i + 1]]
+                s, v = steps[rows], values[rows]
+                if len(s) > 1 and (s[1:] < s[:-1]).any():
                     o = np.argsort(s, kind="stable")
                     s, v = s[o], v[o]
-                parts[str(name)] = (s, v)
+                parts[str(name)] = _read_only(s, v)
         cache[key] = parts
     return cache[key]
 
 
+def _metric_codes(metric: pd.Series) -> tuple[np.ndarray, pd.Index, bool]:
+    """``(codes, names, grouped)``: each row's metric as an index into ``names``, in the order the
+    metrics first appear; ``grouped`` when each metric's rows are together (codes never go down)."""
+    if isinstance(metric.dtype, pd.CategoricalDtype) and not metric.hasnans:
+        # The readers' frames: small integer codes already, nothing to hash. Grouped in category
+        # order, the categories are also the order of first appearance.
+        codes = metric.cat.codes.to_numpy()
+        if len(codes) < 2 or (codes[1:] >= codes[:-1]).all():
+            return codes, metric.cat.categories, True
+    codes, names = pd.factorize(metric, sort=False)
+    return codes, names, len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all())
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Shared by every detector of a run_checks: one that wrote into them would change what the
+    others see, so writing raises instead."""
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+_NO_SERIES = _read_only(np.array([], dtype=np.int64), np.array([]))
+
+
 def series(frame: pd.DataFrame, metric: str, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one metric, sorted by step; ``finite=True`` drops NaN and +-inf."""
-    steps, values = _split(frame).get(metric, (np.array([], dtype=np.int64), np.array([])))
-    if finite:
+    """(steps, values) of one metric, sorted by step; ``finite=True`` drops NaN and +-inf.
+
+    Both forms are kept with the frame's split until ``clear_cache``: the detectors ask for the same
+    few series again and again (the train loss, the epoch at each alert), a pass over a million
+    points each time."""
+    parts = _split(frame)
+    if not finite:
+        return parts.get(metric, _NO_SERIES)
+    kept = _cache().setdefault((id(frame), len(frame), "finite"), {})
+    if metric not in kept:
+        steps, values = parts.get(metric, _NO_SERIES)
         keep = np.isfinite(values)
-        return steps[keep], values[keep]
-    return steps, values
+        kept[metric] = (steps, values) if keep.all() else _read_only(steps[keep], values[keep])
+    return kept[metric]
 
 
 def metric_names(frame: pd.DataFrame) -> list[str]:

@@ -29,27 +29,39 @@ class OverfittingConfig:
     min_evals: int = setting(3, "eval points needed before judging", low=2)
 
 
-def _epoch_at(frame, step: int) -> str | None:
-    """Where ``step`` lies in the epochs, in words. Trainers that log a fractional epoch (HF: 0.24)
+class _EpochPlace:
+    """Where a step lies in the run's epochs, in words. Trainers that log a fractional epoch (HF: 0.24)
     give it as it is; Nova logs the whole epoch index (0 through the first epoch), which says which
-    epoch, not how far into it: "in epoch 1 (the first)" / "at the end of epoch 1", never "epoch 0.00"."""
-    steps, values = _stats.series(frame, "epoch")
-    if not len(steps):
-        return None
-    i = max(int(np.searchsorted(steps, step, side="right")) - 1, 0)
-    if not np.all(values == np.round(values)):
-        return f"epoch {values[i]:.2f}"
-    index = int(values[i])
-    later = steps[values > index]
-    ordinal = {0: "first", 1: "second", 2: "third"}.get(index, f"number {index + 1}")
-    interval = max(1, int(np.median(np.diff(steps)))) if len(steps) > 1 else 1  # the epoch's logging interval
-    if len(later) and step >= later[0] - interval:
-        return f"at the end of the {ordinal} epoch"
-    return f"in the {ordinal} epoch"
+    epoch, not how far into it: "in epoch 1 (the first)" / "at the end of epoch 1", never "epoch 0.00".
+
+    What does not depend on the step is worked out once: a run with a million eval points can have
+    a hundred alerts, each naming its epoch."""
+
+    def __init__(self, frame):
+        self.steps, self.values = _stats.series(frame, "epoch")
+        self.whole = bool(np.all(self.values == np.round(self.values)))
+        self.highest_so_far = np.maximum.accumulate(self.values) if len(self.values) else self.values
+        # The epoch's logging interval.
+        self.interval = max(1, int(np.median(np.diff(self.steps)))) if len(self.steps) > 1 else 1
+
+    def __call__(self, step: int) -> str | None:
+        steps, values = self.steps, self.values
+        if not len(steps):
+            return None
+        i = max(int(np.searchsorted(steps, step, side="right")) - 1, 0)
+        if not self.whole:
+            return f"epoch {values[i]:.2f}"
+        index = int(values[i])
+        # The first step of a later epoch: the first point whose highest epoch so far passes the index.
+        later = int(np.searchsorted(self.highest_so_far, index, side="right"))
+        ordinal = {0: "first", 1: "second", 2: "third"}.get(index, f"number {index + 1}")
+        if later < len(steps) and step >= steps[later] - self.interval:
+            return f"at the end of the {ordinal} epoch"
+        return f"in the {ordinal} epoch"
 
 
-def remediation(frame, info, best_step: int, best: float) -> str:
-    epoch = _epoch_at(frame, best_step)
+def remediation(frame, info, best_step: int, best: float, epoch_place: _EpochPlace | None = None) -> str:
+    epoch = (epoch_place or _EpochPlace(frame))(best_step)
     keep = f"Keep the checkpoint nearest step {best_step} (val_loss {_stats.fmt(best)}" + (f", {epoch})." if epoch is not None else ").")
     if info.technique == "cpt":
         advice = ("CPT should run at most one epoch: repeating limited CPT data overfits and erodes general capability. "
@@ -81,6 +93,7 @@ def check(frame, info, config: OverfittingConfig):
     next_best = np.concatenate([np.minimum.accumulate(positions[::-1])[::-1][1:], [n]])
     alerts, k = [], 0
     train_rose: set[int] = set()  # best points whose (saturated) train comparison already failed
+    epoch_place = None  # built with the first alert
     for k in np.flatnonzero(candidate):
         if alerts and k <= alerts[-1].evidence["_last_index"]:
             continue  # inside the episode already reported
@@ -109,8 +122,9 @@ def check(frame, info, config: OverfittingConfig):
                    f"{_stats.fmt(v_values[end])} at step {int(v_steps[end])} (peak +{100 * peak_rise:.1f} %), "
                    f"{end - best_i} eval points without a new best (patience {config.patience}, min rise "
                    f"{100 * config.min_rise:g} %){train_text}")
+        epoch_place = epoch_place or _EpochPlace(frame)
         alerts.append(make_alert(info, "overfitting", severity, "val_loss", int(v_steps[best_i + 1]), int(v_steps[end]),
-                                 message, remediation(frame, info, int(v_steps[best_i]), best),
+                                 message, remediation(frame, info, int(v_steps[best_i]), best, epoch_place),
                                  best_step=int(v_steps[best_i]), best_val_loss=best,
                                  latest_val_loss=float(v_values[end]), peak_rise=peak_rise,
                                  detected_at_step=int(v_steps[k]), evals_to_detect=int(k - best_i),
