@@ -52,6 +52,17 @@ def _shapes():
     yield "grid, a step going back", grid[:30] + [(5, m, 1.0) for m in ("loss", "lr", "epoch")] + grid[30:]
     yield "grid, a line short of a metric", grid[:10] + grid[11:]
     yield "grid, one metric twice in a line", grid[:9] + [(4, "loss", 9.0)] + grid[9:]
+    with_val = [row for s in range(1, 60) for row in [(s, m, rng.random()) for m in ("loss", "lr", "epoch")]
+                + ([(s, "val_loss", rng.random())] if s % 10 == 0 else [])]  # lines not all alike
+    yield "grid with a validation line every 10 steps", with_val
+    yield "grid with validation lines, a stretch logged twice", with_val[:40] + with_val[25:]
+    yield "grid with validation lines, a step going back", with_val[:50] + [(3, m, 1.0) for m in ("loss", "lr")] + with_val[50:]
+    yield "steps never going back, a metric logged again at its step", [
+        row for s in range(1, 40) for row in [(s, "loss", rng.random()), (s, "lr", rng.random())]
+        + ([(s, "loss", rng.random())] if s % 7 == 0 else [])]
+    yield "a metric that stops at the step where the next one starts", [
+        row for s in range(1, 21) for row in ([(s, "a", rng.random())] if s <= 10 else []) + [(s, "c", rng.random())]
+        + ([(s, "b", rng.random())] if s >= 10 else [])]
     yield "metrics in turn, a step each", [(i, ("loss", "lr", "epoch")[i % 3], rng.random()) for i in range(3, 93)]
     yield "wide table melted", [(s, m, rng.random()) for m in ("a", "b") for s in range(1, 40)]
     yield "wide table melted, columns not in alphabetical order", [(s, m, rng.random()) for m in ("train_loss", "lr", "b")

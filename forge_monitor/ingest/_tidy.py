@@ -148,11 +148,11 @@ def resolve_restarts(
     return kept, int(steps[regress].min())
 
 
-def tidy_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
+def tidy_order(codes: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The rows of records in file order that the tidy frame keeps, in its order: grouped by metric
-    code, steps ascending, the last of a repeated (metric, step). None when that is the records'
-    own order. A wide table melted (one run of rows per metric, steps going up) is only put in
-    code order, run by run."""
+    code, steps ascending, the last of a repeated (metric, step); with the steps in that order. None
+    when that is the records' own order. A wide table melted (one run of rows per metric, steps
+    going up) is only put in code order, run by run."""
     if len(codes) == 0:
         return None
     new_series = np.empty(len(codes), dtype=bool)
@@ -161,40 +161,50 @@ def tidy_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
     step_up = np.empty(len(codes), dtype=bool)
     step_up[0] = True
     np.greater(steps[1:], steps[:-1], out=step_up[1:])
-    run_starts = np.flatnonzero(new_series)
-    run_codes = codes[run_starts]
-    # One run per metric (at most as many runs as codes; checked before any sort of the runs).
-    if len(run_codes) <= int(codes.max()) + 1 and len(np.unique(run_codes)) == len(run_codes) and (step_up | new_series).all():
+    # One run per metric (at most as many runs as codes; counted before the runs are listed: a text
+    # log, its metrics taking turns, has a run per row).
+    if np.count_nonzero(new_series) <= int(codes.max()) + 1 and (step_up | new_series).all():
+        run_starts = np.flatnonzero(new_series)
+        run_codes = codes[run_starts]
+    else:
+        run_codes = None
+    if run_codes is not None and len(np.unique(run_codes)) == len(run_codes):
         if (np.diff(run_codes) > 0).all():
             return None
         run_ends = np.append(run_starts[1:], len(codes))
-        return np.concatenate([np.arange(run_starts[i], run_ends[i]) for i in np.argsort(run_codes)])
-    order = _group_in_file_order(codes, steps)
-    if order is not None:
-        return order
+        order = np.concatenate([np.arange(run_starts[i], run_ends[i]) for i in np.argsort(run_codes)])
+        return order, steps[order]
+    grouped = _group_in_file_order(codes, steps)
+    if grouped is not None:
+        return grouped
     order = np.lexsort((steps, codes))  # stable: within a tie, file order
     grouped_codes, grouped_steps = codes[order], steps[order]
     last_of_tie = np.ones(len(order), dtype=bool)
     last_of_tie[:-1] = (grouped_codes[1:] != grouped_codes[:-1]) | (grouped_steps[1:] != grouped_steps[:-1])
-    return order[last_of_tie]
+    return order[last_of_tie], grouped_steps[last_of_tie]
 
 
-def _group_in_file_order(codes: np.ndarray, steps: np.ndarray) -> np.ndarray | None:
-    """The common case of a text log (every line holds all the metrics of one step, steps going up):
-    a stable counting sort of the metric codes groups the rows by metric and leaves each metric's
+def _group_in_file_order(codes: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The common case of a text log (each line holds the metrics of one step, steps going up): a
+    stable counting sort of the metric codes groups the rows by metric and leaves each metric's
     steps in file order, already ascending; a tie keeps the later row. None when some metric's steps
-    go back in file order (the full sort is needed). Half the time of sorting by (code, step)."""
+    go back in file order (the full sort is needed). Half the time of sorting by (code, step).
+
+    When the file's steps never go back, no metric's can (each is a part of them): then nothing is
+    checked after the sort but ties. A log whose lines are not all alike (a validation line every
+    few thousand steps) comes here rather than to ``_line_major``."""
     order = np.argsort(codes.astype(np.uint16) if codes.max() < 1 << 16 else codes, kind="stable")  # 16 bits: radix
-    grouped_codes = codes[order]
     grouped_steps = steps[order]
-    same_metric = grouped_codes[1:] == grouped_codes[:-1]
-    step_change = np.diff(grouped_steps)
-    if (step_change[same_metric] < 0).any():
+    # Where one metric's rows end and the next one's begin: the codes are 0..k-1, every one present.
+    same_metric = np.ones(len(codes) - 1, dtype=bool)
+    same_metric[np.cumsum(np.bincount(codes))[:-1] - 1] = False
+    if not (steps[1:] >= steps[:-1]).all() and (same_metric & (grouped_steps[1:] < grouped_steps[:-1])).any():
         return None
-    tie = same_metric & (step_change == 0)
+    tie = same_metric & (grouped_steps[1:] == grouped_steps[:-1])
     if tie.any():
-        order = order[np.concatenate([~tie, [True]])]
-    return order
+        last = np.append(~tie, True)
+        order, grouped_steps = order[last], grouped_steps[last]
+    return order, grouped_steps
 
 
 def _line_major(codes: np.ndarray, steps: np.ndarray, values: np.ndarray, wall_times: np.ndarray, n_metrics: int):
@@ -236,11 +246,12 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     if grid is not None:
         steps, codes, values, wall_times = grid
     else:
-        order = tidy_order(codes, steps)
-        if order is None:  # polars may share its buffers read-only: the frame gets its own, writable ones
+        ordered = tidy_order(codes, steps)
+        if ordered is None:  # polars may share its buffers read-only: the frame gets its own, writable ones
             steps, values, wall_times = (a if a.flags.writeable else a.copy() for a in (steps, values, wall_times))
         else:
-            steps, codes, values, wall_times = steps[order], codes[order], values[order], wall_times[order]
+            order, steps = ordered
+            codes, values, wall_times = codes[order], values[order], wall_times[order]
     frame = pd.DataFrame(
         {
             "run_id": pd.Categorical.from_codes(np.zeros(len(codes), dtype=np.int8), categories=[run_id]),
