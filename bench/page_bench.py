@@ -15,7 +15,9 @@ Printed beside them, with the first visit's target but not in the exit status: t
 the first time by a fresh server that has already read the folder (another browser opened its
 overview first), in a new browser - the first visit without the read, which is the reader's work
 (bench/ingest_bench.py) - and, without a target, a new browser on the warm server (what the browser's
-own first load of the app's scripts and plotly.js adds).
+own first load of the app's scripts and plotly.js adds) and the same for a bare Streamlit page of three
+2,000-point plotly charts and nothing else, the floor under any first visit in a new browser on this
+machine, measured in the same run.
 
 "Drawn and idle" (the browser tests' style): every plotly chart of the page is on it and rendered
 (each ``.js-plotly-plot`` has its ``.main-svg``; as many as the run's chart plan: Loss, Learning rate,
@@ -111,6 +113,17 @@ DRAWN = ("(charts) => { const plots = [...document.querySelectorAll('[data-testi
 
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
+# The floor: a page with the run page's three charts' worth of points and nothing of ours.
+BARE_APP = """import numpy as np, plotly.graph_objects as go, streamlit as st
+st.title("bare")
+x = np.arange(2000)
+for i in range(3):
+    st.plotly_chart(go.Figure(go.Scatter(x=x, y=np.sin(x / 100 + i))), key=f"chart-{i}")
+"""
+BARE_DRAWN = ("(charts) => { const plots = [...document.querySelectorAll('.js-plotly-plot')];"
+              " return plots.length >= charts && plots.every(p => p.querySelector('.main-svg'))"
+              " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
+
 
 def wait_drawn(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_function(DRAWN, arg=CHARTS, timeout=timeout_ms, polling=20)
@@ -173,7 +186,7 @@ def main() -> int:
 
     work = args.folder.resolve() if args.folder else Path(tempfile.mkdtemp(prefix="forge-page-bench-"))
     root = work / "runs"
-    firsts, seconds, fresh, drawn_first, facts = [], [], [], [], None
+    firsts, seconds, fresh, drawn_first, bare, facts = [], [], [], [], [], None
     try:
         if not (root / RUN_DIR / LOG).exists():
             started = time.perf_counter()
@@ -207,9 +220,18 @@ def main() -> int:
                         overview.wait_for_function(IDLE, timeout=180_000)
                     with new_browser(playwright, executable) as browser:
                         drawn_first.append(visit(new_tab(browser), address))
+                # The floor: the bare page in a new browser, its server warm.
+                (work / "bare_app.py").write_text(BARE_APP)
+                with dashboard(work, app=work / "bare_app.py") as port:
+                    for _ in range(2):  # the first warms the server (its imports); the second is timed
+                        with new_browser(playwright, executable) as browser:
+                            page, started = new_tab(browser), time.perf_counter()
+                            page.goto(f"http://127.0.0.1:{port}/")
+                            page.wait_for_function(BARE_DRAWN, arg=CHARTS, timeout=90_000, polling=20)
+                    bare.append(time.perf_counter() - started)
                 print(f"start {start + 1}: first {firsts[-1]:.2f} s, second "
                       + ", ".join(f"{t:.2f}" for t in seconds[-args.visits:]) + f" s, new browser {fresh[-1]:.2f} s; "
-                      f"folder read first: {drawn_first[-1]:.2f} s", file=sys.stderr)
+                      f"folder read first: {drawn_first[-1]:.2f} s; bare page {bare[-1]:.2f} s", file=sys.stderr)
     finally:
         if not args.folder:
             shutil.rmtree(work, ignore_errors=True)
@@ -222,6 +244,8 @@ def main() -> int:
     print(summary("  first draw of the page, the folder already read by the server (new browser)", drawn_first,
                   FIRST_TARGET)[0])
     print(f"    a new browser on the warm server (no target): best {min(fresh):.2f} s, median {statistics.median(fresh):.2f} s")
+    print(f"    the floor, a bare Streamlit page of three 2,000-point plotly charts in a new browser (no target): "
+          f"best {min(bare):.2f} s, median {statistics.median(bare):.2f} s")
     kept = facts["lossMax"] is not None and facts["lossMax"] >= 0.99 * float(spiked_loss(args.steps))
     print(f"  charts: {facts['charts']} with {facts['points']} points sent; the spike at step {spiked:,} "
           f"({'kept' if kept else 'LOST'}: Loss line max {facts['lossMax']}); loss_spike alert "
@@ -234,12 +258,13 @@ def main() -> int:
 class dashboard:
     """A fresh dashboard on ``work`` (allowed root), stopped by its PID on leaving: ``with dashboard(w) as port``."""
 
-    def __init__(self, work: Path):
-        self.work = work
+    def __init__(self, work: Path, app: Path | None = None):
+        self.work, self.app = work, app
 
     def __enter__(self) -> int:
         port = free_port()
-        self.process = start_dashboard(port, {"FORGE_MONITOR_ROOTS": str(self.work)}, quiet=True)
+        self.process = start_dashboard(port, {"FORGE_MONITOR_ROOTS": str(self.work)}, quiet=True,
+                                       **({"app": self.app} if self.app else {}))
         if not wait_until_up(port, self.process):
             stop(self.process)
             raise SystemExit("the dashboard did not start")

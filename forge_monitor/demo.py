@@ -28,13 +28,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False) -> subprocess.Popen:
-    """Streamlit on 127.0.0.1 in its own process group (stopped by PID, never by name).
+def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False, app: Path = APP) -> subprocess.Popen:
+    """Streamlit on 127.0.0.1 in its own process group (stopped by PID, never by name); ``app``: another
+    script served the same way (the page bench's bare page).
 
     No file watcher: it exists to rerun the app when its source is edited, and watching a project
     folder that holds virtualenvs overflows inotify and costs the CPU the first load of a large
     folder needs (a 200-run overview: 14 s with it, see bench/overview_bench.py)."""
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
     # quiet: Streamlit's own "URL: http://127.0.0.1:PORT" (stdout) is not printed beside ours, which

@@ -47,7 +47,7 @@ def test_page_bench_runs_in_chromium_and_keeps_the_spike():
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "page_bench.py"), "--steps", "3000", "--starts", "1",
                            "--visits", "1"], capture_output=True, text=True, timeout=600)
     assert done.returncode in (0, 1), done.stderr  # 1 = a target missed, which a busy machine may do
-    for figure in ("first visit", "second visit", "a new browser on the warm server"):
+    for figure in ("first visit", "second visit", "a new browser on the warm server", "the floor, a bare Streamlit page"):
         assert figure in done.stdout, done.stdout
     assert "(kept: Loss line max" in done.stdout and "loss_spike alert listed" in done.stdout, done.stdout
     assert "all targets met" in done.stdout or "TARGET MISSED" in done.stdout
