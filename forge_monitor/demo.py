@@ -74,17 +74,22 @@ def dashboard_env(folders: list[Path], config: str | None = None) -> dict:
 
 def run_dashboard(folders: list[Path], *, port: int | None, config: str | None = None) -> int:
     """``forge-monitor dashboard PATH...``: the dashboard on the user's folders, one URL printed once it answers."""
-    signal.signal(signal.SIGTERM, _interrupt)
     port = port or free_port()
-    process = start_dashboard(port, dashboard_env(folders, config), quiet=True)
+    url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"source": "folder", "folder": str(folders[0])})
+    others = f" (also allowed: {', '.join(str(f) for f in folders[1:])})" if len(folders) > 1 else ""
+    return _serve(port, dashboard_env(folders, config),
+                  f"forge-monitor dashboard on {folders[0]}{others}\nOpen {url}\n(Ctrl-C to stop)")
+
+
+def _serve(port: int, env: dict | None, ready: str) -> int:
+    """The dashboard until Ctrl-C or SIGTERM, ``ready`` printed once it answers; 2 when it never does."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    process = start_dashboard(port, env, quiet=True)
     try:
         if not wait_until_up(port, process):
             print("forge-monitor: the dashboard did not start (see the messages above)", file=sys.stderr)
-            stop(process)
             return 2
-        url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"source": "folder", "folder": str(folders[0])})
-        others = f" (also allowed: {', '.join(str(f) for f in folders[1:])})" if len(folders) > 1 else ""
-        print(f"forge-monitor dashboard on {folders[0]}{others}\nOpen {url}\n(Ctrl-C to stop)", flush=True)
+        print(ready, flush=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
@@ -147,18 +152,10 @@ def _start_replay(sample: str, prefix: str):
 
 
 def run_demo(*, live: bool, sample: str, steps_per_second: float, port: int | None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
     port = port or free_port()
     if not live:
-        process = start_dashboard(port, quiet=True)
-        try:
-            if wait_until_up(port, process):
-                print(f"forge-monitor dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
-            return process.wait()
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            stop(process)
+        return _serve(port, None, f"forge-monitor dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    signal.signal(signal.SIGTERM, _interrupt)
     started = _start_replay(sample, "forge-monitor-live-")
     if started is None:
         return 2
