@@ -24,12 +24,22 @@ def _bomb(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The child's thread pools and malloc arenas pinned: each thread reserves address space, which RLIMIT_AS
+# counts, so unpinned the child's footprint grows with the machine's cores (pyarrow and OpenBLAS start a
+# thread per core). Pinned, a child that reads a log peaks at about 1.8 GB of address space (2.6 GB
+# unpinned on 2 cores); the limit sits well above that. Below a process's natural peak its allocators
+# fail at random places (measured: a hang at 1.3 GB, a panic at 2.0 GB, a pass at 1.5 GB), so the limit
+# is a guard against a runaway child, and each test asserts its resident memory (VmHWM) itself.
+_CHILD_ENV = {"POLARS_MAX_THREADS": "2", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+_CHILD_ADDRESS_SPACE = 3 << 30
+
+
 def _bounded(code: str, timeout: float = 60, *, limit_memory: bool = True) -> subprocess.CompletedProcess:
-    """Run ``code`` in a child limited to 1.5 GB of address space, so a failing test cannot take the machine."""
-    prelude = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))\n" if limit_memory else ""
-    # Few polars threads: each reserves address space, which RLIMIT_AS counts.
+    """Run ``code`` in a child limited to 3 GB of address space, so a failing test cannot take the machine."""
+    limit = f"({_CHILD_ADDRESS_SPACE}, {_CHILD_ADDRESS_SPACE})"
+    prelude = f"import resource\nresource.setrlimit(resource.RLIMIT_AS, {limit})\n" if limit_memory else ""
     return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "POLARS_MAX_THREADS": "2"})
+                          timeout=timeout, env={**os.environ, **_CHILD_ENV})
 
 
 # --- H4: YAML alias bomb ------------------------------------------------------------------------
