@@ -147,3 +147,59 @@ def test_many_overfitting_alerts_each_name_their_epoch():
         best = alert.evidence["best_step"]
         assert f"step {best} (val_loss " in alert.remediation
         assert f", {plain_epoch_at(frame, best)})." in alert.remediation
+
+
+def pandas_rolling_median(values, window, min_periods, before=False):
+    """The rule: pandas' rolling median (what the detectors used before bottleneck's moving median)."""
+    s = pd.Series(values, dtype=np.float64)
+    return (s.shift(1) if before else s).rolling(window, min_periods=min_periods).median().to_numpy()
+
+
+def test_rolling_median_is_pandas_rolling_median_to_the_last_bit():
+    rng = np.random.default_rng(17)
+    checked = 0
+    for n in (0, 1, 2, 3, 19, 20, 21, 300):
+        noisy = rng.normal(size=n)
+        tied = np.round(rng.normal(size=n), 1)  # many equal values: the middle pair of an even window
+        holed = rng.lognormal(size=n)
+        holed[rng.random(n) < 0.1] = np.nan
+        holed[rng.random(n) < 0.03] = np.inf
+        holed[rng.random(n) < 0.03] = -np.inf
+        for values in (noisy, tied, holed):
+            for window in (1, 2, 5, 20, 200):
+                for min_periods in sorted({1, 2, window // 2 or 1, window}):
+                    if min_periods > window:
+                        continue
+                    for before in (False, True):
+                        got = _stats.rolling_median(values, window, min_periods, before=before)
+                        want = pandas_rolling_median(values, window, min_periods, before)
+                        assert got.dtype == np.float64 and len(got) == n
+                        np.testing.assert_array_equal(got, want, err_msg=f"n={n} window={window} min={min_periods}")
+                        checked += 1
+    assert checked > 500
+    with pytest.raises(ValueError, match="min_periods"):
+        _stats.rolling_median(np.ones(10), 3, 4)
+
+
+def test_latest_wall_time_per_step_follows_the_rule_on_every_layout():
+    """The stalled detector's clock: the latest wall time logged at each step, over every metric; rows
+    without a time left out (and nothing copied when every row has one)."""
+    from forge_monitor.detectors.stalled import _latest_per_step
+
+    rng = np.random.default_rng(23)
+    for name, frame in layouts():
+        frame = frame.copy()
+        wall = 1.7e9 + np.sort(rng.random(len(frame))) * 1e5
+        wall[rng.random(len(frame)) < 0.1] = np.nan  # rows without a time
+        frame["wall_time"] = wall
+        variants = [frame, frame.iloc[::-1].reset_index(drop=True)]  # and its rows in reverse
+        repeated = frame[frame["metric"].astype(object) == "train_loss"].head(3).copy()
+        repeated["wall_time"] = 1.8e9  # a step logged again, later, by the same metric (not tidy, but met)
+        variants.append(pd.concat([frame, repeated], ignore_index=True))
+        variants.append(frame.assign(wall_time=np.nan_to_num(wall, nan=1.7e9)))  # every row timed (a Nova log)
+        for variant in variants:
+            timed = variant[variant["wall_time"].notna()]
+            want = timed.groupby("step")["wall_time"].max()
+            steps, latest = _latest_per_step(variant)
+            np.testing.assert_array_equal(steps, want.index.to_numpy(), err_msg=name)
+            np.testing.assert_array_equal(latest, want.to_numpy(), err_msg=name)

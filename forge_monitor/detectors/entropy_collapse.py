@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..alerts import Severity
 from . import _stats
@@ -37,7 +36,7 @@ def check(frame, info, config: EntropyCollapseConfig):
     early = float(np.median(values[:early_n]))
     if early <= 0:
         return skipped("entropy_collapse", "early entropy is not positive")
-    median = pd.Series(values).rolling(config.window, min_periods=config.window).median().to_numpy()
+    median = _stats.rolling_median(values, config.window, config.window)
     collapsed = np.nan_to_num(median < config.collapse_fraction * early, nan=False).astype(bool)
     collapsed[:early_n] = False
     found = _stats.runs(collapsed)

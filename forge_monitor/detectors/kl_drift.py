@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..alerts import Severity
 from . import _stats
@@ -29,7 +28,7 @@ def check(frame, info, config: KlDriftConfig):
     steps, values = _stats.series(frame, "kl")
     if len(steps) < config.window:
         return skipped("kl_drift", f"KL has {len(steps)} points; {config.window} are needed")
-    median = pd.Series(values).rolling(config.window, min_periods=config.window).median().to_numpy()
+    median = _stats.rolling_median(values, config.window, config.window)
     alerts = []
     for mask, kind in ((median > config.budget, "over"), (median < config.negative, "negative")):
         # Episodes separated by less than a window are one drift, not many alerts.

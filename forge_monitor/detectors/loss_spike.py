@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..alerts import Severity
 from . import _stats
@@ -73,7 +72,7 @@ def _regime(steps, values, g_steps, g_values, config: LossSpikeConfig) -> dict |
     n = len(values)
     if n < config.regime_level_points + config.regime_min_spikes:
         return None
-    level = pd.Series(values).shift(1).rolling(config.regime_level_points, min_periods=config.regime_level_points).median().to_numpy()
+    level = _stats.rolling_median(values, config.regime_level_points, config.regime_level_points, before=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         high = np.nan_to_num(values / level, nan=0.0) >= config.regime_ratio
     start_level = float(np.median(values[:10]))

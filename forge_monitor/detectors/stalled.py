@@ -59,7 +59,8 @@ def _latest_per_step(frame) -> tuple[np.ndarray, np.ndarray]:
     steps = frame["step"].to_numpy()
     wall = frame["wall_time"].to_numpy(dtype=np.float64)
     timed = ~np.isnan(wall)
-    steps, wall = steps[timed], wall[timed]
+    if not timed.all():  # a Nova log times every line: no copy of a million rows then
+        steps, wall = steps[timed], wall[timed]
     if not len(steps):
         return steps, wall
     low, high = (int(steps.min()), int(steps.max())) if steps.dtype.kind in "iu" else (0, np.inf)
