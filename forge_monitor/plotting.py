@@ -207,8 +207,13 @@ def y_title(metrics: list[str]) -> str:
 def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str | None = None, alerts=(),
                   log_y: bool = False, smoothing: float = 0.0, robust_y: bool = True, height: int = 300,
                   highlight_step: int | None = None, x_range: tuple[float, float] | None = None,
-                  uirevision: str | None = None, select_x: bool = False, context_alerts=(), x_axis=None):
+                  uirevision: str | None = None, select_x: bool = False, context_alerts=(), x_axis=None,
+                  char_width: float = 0.008):
     """A chart of one or more metrics with its alerts drawn on it. Returns (figure, note).
+
+    ``char_width``: the share of the chart's width a character of an alert's label takes (about 0.008 on
+    a chart the width of the page, 0.025 on one of two side by side): alerts whose labels would print
+    over each other share one ("⚠ loss_spike ×2", each alert in its hover text); each keeps its line.
 
     ``x_range``: the step range shared by a run's charts (a zoom); ``uirevision``: kept constant across
     reruns so the browser keeps what the user did to the chart (plotly's documented way); ``select_x``:
@@ -225,10 +230,12 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
     at = (lambda s: s) if by_step else (lambda s: _scalar(x_axis.to_x([s])[0]))
     step_hover = "" if by_step else " (step %{customdata})"
     fig = go.Figure()
-    all_values, notes = [], []
+    all_values, notes, drawn_steps = [], [], []
     for index, metric in enumerate(metrics):
         color = _LINE_COLORS[index % len(_LINE_COLORS)]
         steps, values = series(frame, metric)
+        if len(steps):
+            drawn_steps += [steps[0], steps[-1]]
         finite = np.isfinite(values)
         x, y = downsample(steps[finite], values[finite])
         all_values.append(values[finite])
@@ -253,14 +260,20 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
                 hovertext=[_label(f"step {s}: {metric} = {v}") for s, v in zip(bad, values[~finite])], hoverinfo="text"))
             notes.append(f"{int((~finite).sum())} non-finite {metric} value(s) marked ✕")
     for alert in alerts:
-        color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
+        color = SEVERITY_COLORS.get(_severity(alert), "#888")
         if alert.step_end > alert.step:
             fig.add_vrect(x0=at(alert.step), x1=at(alert.step_end), fillcolor=color, opacity=0.12, line_width=0)
         fig.add_vline(x=at(alert.step), line={"color": color, "width": 1.5, "dash": "dot"})
-        fig.add_annotation(x=at(alert.step), y=1.0, yref="paper", text=f"⚠ {alert.detector}", showarrow=False,
-                           yanchor="bottom", font={"color": color, "size": 11},
-                           hovertext=wrap_hover(f"{alert.detector} ({getattr(alert.severity, 'value', alert.severity)}) "
-                                                f"at step {alert.step}: {alert.message}"))
+    shown = x_range or ((min(drawn_steps), max(drawn_steps)) if drawn_steps else (0, 0))
+    for group in label_groups(alerts, char_width * max(float(shown[1]) - float(shown[0]), 1.0)):
+        worst = max(group, key=lambda a: _SEVERITY_RANK.get(_severity(a), -1))
+        detectors = {a.detector for a in group}
+        more = "" if len(group) == 1 else f" ×{len(group)}" if len(detectors) == 1 else f" +{len(group) - 1}"
+        fig.add_annotation(x=at(group[0].step), y=1.0, yref="paper", text=f"⚠ {group[0].detector}{more}",
+                           showarrow=False, yanchor="bottom",
+                           font={"color": SEVERITY_COLORS.get(_severity(worst), "#888"), "size": 11},
+                           hovertext="<br><br>".join(wrap_hover(f"{a.detector} ({_severity(a)}) at step {a.step}: "
+                                                                f"{a.message}") for a in group))
     for alert in context_alerts:  # another chart's alert at this step range: a faint band, no label
         color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
         fig.add_vrect(x0=at(alert.step - 0.5), x1=at(max(alert.step_end, alert.step) + 0.5), fillcolor=color,
@@ -291,6 +304,29 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
     if log_y:
         fig.update_yaxes(type="log", **log_ticks(np.concatenate(all_values) if all_values else np.array([])))
     return fig, "; ".join(notes)
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _severity(alert) -> str:
+    return str(getattr(alert.severity, "value", alert.severity))
+
+
+def label_groups(alerts, char_steps: float) -> list[list]:
+    """Alerts by step, in groups that share one label: an alert joins the group before it when their
+    labels, centred on their steps, would overlap at the top of the chart (``char_steps``: the steps a
+    character of a label spans; a label is ``⚠ name ×n``)."""
+    def half_width(alert) -> float:
+        return (len(alert.detector) + 5) * char_steps / 2
+
+    groups: list[list] = []
+    for alert in sorted(alerts, key=lambda a: a.step):
+        if groups and alert.step - groups[-1][0].step < half_width(groups[-1][0]) + half_width(alert):
+            groups[-1].append(alert)
+        else:
+            groups.append([alert])
+    return groups
 
 
 def log_ticks(values: np.ndarray) -> dict:

@@ -98,7 +98,7 @@ def render(run, report, fresh_keys=frozenset()):
                                          file_name=f"{safe_name}-{title.lower().replace(' ', '_')}.csv", mime="text/csv",
                                          key=f"csv-{title}", help="This chart's data: wall_time, step and each metric.")
                 fig, note = metric_figure(run.frame, group, title=title, alerts=chart_alerts, context_alerts=touching,
-                                          **{**common, "log_y": log_y or own_log})
+                                          char_width=0.025 if cells else 0.012, **{**common, "log_y": log_y or own_log})
                 slot.plotly_chart(fig, key=chart_key(title), on_select="rerun", selection_mode="box")
                 if note:
                     st.caption(plain(note))
@@ -112,7 +112,7 @@ def render(run, report, fresh_keys=frozenset()):
                                         placeholder="pick metrics to chart")
                 for metric in chosen:
                     fig, note = metric_figure(run.frame, metric, alerts=[a for a in report.alerts if a.metric == metric],
-                                              height=240, **common)
+                                              height=240, char_width=0.012, **common)
                     st.plotly_chart(fig, key=chart_key(f"other-{metric}"), on_select="rerun", selection_mode="box")
         if hasattr(run.live, "metrics"):  # a CloudWatch job: the instances' utilisation over time
             with st.expander("Instance metrics (CloudWatch)"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,6 +49,32 @@ def test_alerts_are_drawn_on_their_chart():
     fig, _ = metric_figure(frame, "train_loss", alerts=[alert], highlight_step=80)
     assert any(a.text == "⚠ loss_spike" and "step 61" in a.hovertext for a in fig.layout.annotations)
     assert any(s.x0 == 61 and s.x1 == 64 for s in fig.layout.shapes if s.type == "rect")
+
+
+def test_alerts_too_close_for_their_labels_share_one_label_and_keep_their_lines():
+    """Three loss spikes 90 and 70 steps apart on a 400-step chart: on a chart of two side by side their
+    labels would print over each other. An alert within a label's width of the first of a label shares
+    it, and is named in its hover."""
+    frame = pd.DataFrame({"run_id": "r", "step": np.arange(1, 401), "metric": "train_loss",
+                          "value": np.ones(400), "wall_time": np.nan})
+    spikes = [Alert("r", "loss_spike", severity, "train_loss", step, step + 2, f"train_loss spiked at step {step}",
+                    "lower the LR", {}) for step, severity in ((141, "warning"), (230, "critical"), (301, "warning"))]
+    narrow, _ = metric_figure(frame, "train_loss", alerts=spikes, char_width=0.025)
+    first, last = narrow.layout.annotations
+    assert (first.text, first.x, last.text, last.x) == ("⚠ loss_spike ×2", 141, "⚠ loss_spike", 301)
+    assert "at step 141" in first.hovertext and "at step 230" in first.hovertext and "230" not in last.hovertext
+    assert first.font.color == "#E45756" and last.font.color == "#F58518"  # the worst of each label's alerts
+    assert sorted(s.x0 for s in narrow.layout.shapes if s.type == "line") == [141, 230, 301]  # every alert's line
+    wide, _ = metric_figure(frame, "train_loss", alerts=spikes)  # the width of the page: room for each label
+    assert [a.text for a in wide.layout.annotations] == ["⚠ loss_spike"] * 3
+    zoomed, _ = metric_figure(frame, "train_loss", alerts=spikes, char_width=0.025, x_range=(130, 310))
+    assert len(zoomed.layout.annotations) == 3  # zoomed in, they are far enough apart again
+    mixed = [Alert("r", "grad_norm_spike", "warning", "grad_norm", 140, 140, "grad_norm spiked", "clip", {}), spikes[0]]
+    (label,) = metric_figure(frame, "train_loss", alerts=mixed, char_width=0.025)[0].layout.annotations
+    assert label.text == "⚠ grad_norm_spike +1" and "loss_spike" in label.hovertext
+    longer = [replace(a, detector="grad_norm_spike") for a in spikes]  # a longer name needs more room
+    assert [a.text for a in metric_figure(frame, "train_loss", alerts=longer, char_width=0.025)[0].layout.annotations] \
+        == ["⚠ grad_norm_spike ×3"]
 
 
 def test_chart_plan_by_technique():
