@@ -16,6 +16,8 @@ import html
 import numpy as np
 import pandas as pd
 
+from .alerts import Severity
+
 MAX_POINTS = 2000
 FLAT_SPAN = 1e-6  # a y-span below this share of the value is a flat line (float noise included)
 FLAT_PAD = 0.05  # a flat line gets value x (1 +- 5 %), or +- 0.05 around 0
@@ -266,7 +268,7 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
         fig.add_vline(x=at(alert.step), line={"color": color, "width": 1.5, "dash": "dot"})
     shown = x_range or ((min(drawn_steps), max(drawn_steps)) if drawn_steps else (0, 0))
     for group in label_groups(alerts, char_width * max(float(shown[1]) - float(shown[0]), 1.0)):
-        worst = max(group, key=lambda a: _SEVERITY_RANK.get(_severity(a), -1))
+        worst = max(group, key=lambda a: Severity(_severity(a)).rank)
         detectors = {a.detector for a in group}
         more = "" if len(group) == 1 else f" ×{len(group)}" if len(detectors) == 1 else f" +{len(group) - 1}"
         fig.add_annotation(x=at(group[0].step), y=1.0, yref="paper", text=f"⚠ {group[0].detector}{more}",
@@ -275,7 +277,7 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
                            hovertext="<br><br>".join(wrap_hover(f"{a.detector} ({_severity(a)}) at step {a.step}: "
                                                                 f"{a.message}") for a in group))
     for alert in context_alerts:  # another chart's alert at this step range: a faint band, no label
-        color = SEVERITY_COLORS.get(str(getattr(alert.severity, "value", alert.severity)), "#888")
+        color = SEVERITY_COLORS.get(_severity(alert), "#888")
         fig.add_vrect(x0=at(alert.step - 0.5), x1=at(max(alert.step_end, alert.step) + 0.5), fillcolor=color,
                       opacity=0.07, line_width=0)
     if highlight_step is not None:  # the step of a shared link (?step=N)
@@ -304,9 +306,6 @@ def metric_figure(frame: pd.DataFrame, metrics: list[str] | str, *, title: str |
     if log_y:
         fig.update_yaxes(type="log", **log_ticks(np.concatenate(all_values) if all_values else np.array([])))
     return fig, "; ".join(notes)
-
-
-_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _severity(alert) -> str:
@@ -392,7 +391,7 @@ def overlay_figure(frames: dict[str, pd.DataFrame], metric: str, *, log_y: bool 
                 continue
             at = np.searchsorted(x, alert.step)
             y = raw[min(at, len(raw) - 1)]
-            severity = str(getattr(alert.severity, "value", alert.severity))
+            severity = _severity(alert)
             fig.add_trace(go.Scatter(
                 x=[alert.step], y=[y], mode="markers", legendgroup=run_id, showlegend=False,
                 marker={"color": color, "symbol": "triangle-up", "size": 11,

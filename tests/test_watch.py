@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from forge_monitor.alerts import Severity
+
 from forge_monitor.synth.writers import nova_pipe
 
 INTERVAL = 0.5
@@ -240,7 +242,7 @@ def test_watch_demo_replays_a_sample_and_prints_each_alert_once():
     # critical"): on a busy machine the replay can outrun the checks, which then catch a spike before it
     # settles. Its first print can be such a rise too: an alert first seen as info (a grad-norm spike one
     # step before the loss spike it leads) is printed when it becomes a warning.
-    rank = {"info": 0, "warning": 1, "critical": 2}
+    rank = {level.value: level.rank for level in Severity}
     for key, prints in sent.items():
         severities = [rank[p["Severity"]] for p in prints]
         assert severities == sorted(set(severities)), (key, prints)  # never twice at one severity
