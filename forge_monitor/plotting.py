@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .alerts import Severity
+from .frame_facts import kept, remembered
 
 MAX_POINTS = 2000
 FLAT_SPAN = 1e-6  # a y-span below this share of the value is a flat line (float noise included)
@@ -176,14 +177,51 @@ def y_range(values: np.ndarray, *, log: bool = False, robust: bool = False) -> t
 
 
 def series(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one metric, by step: taken from the columns' arrays (not a sub-frame), and
-    sorted only when the rows are not already in step order (readers write a metric's rows in order)."""
+    """(steps, values) of one metric, by step: its rows in frame order, sorted only when they are not
+    already in step order (readers write a metric's rows in order).
+
+    For a frame the dashboard keeps (``frame_facts.keep_facts``), every metric's series is taken in
+    one pass and kept with it, read-only: a run page asks for the same few on every rerun, a pass over
+    millions of rows each time. Any other frame gives the one metric, from its rows as they are now."""
+    if kept(frame):
+        return remembered(frame, "plot_series", _all_series).get(metric, _NO_SERIES)
     rows = (frame["metric"] == metric).to_numpy()
-    steps, values = frame["step"].to_numpy()[rows], frame["value"].to_numpy(dtype=np.float64)[rows]
+    return _by_step(frame["step"].to_numpy()[rows], frame["value"].to_numpy(dtype=np.float64)[rows])
+
+
+def _by_step(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(steps) > 1 and not (np.diff(steps) > 0).all():
         order = np.argsort(steps, kind="quicksort")  # what sort_values("step") does
         steps, values = steps[order], values[order]
     return steps, values
+
+
+def metric_names(frame: pd.DataFrame) -> set[str]:
+    """The metrics a run logs (tens of names, not a string per row), worked out once per frame."""
+    return set(remembered(frame, "metric_names", lambda f: frozenset(str(m) for m in f["metric"].unique())))
+
+
+_NO_SERIES = (np.array([], dtype=np.int64), np.array([], dtype=np.float64))
+for _array in _NO_SERIES:
+    _array.flags.writeable = False
+
+
+def _all_series(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not len(frame):
+        return {}
+    codes, names = pd.factorize(frame["metric"], sort=False)
+    steps, values = frame["step"].to_numpy(), frame["value"].to_numpy(dtype=np.float64)
+    # The readers write each metric's rows together: each metric is then a slice of the columns.
+    grouped = len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all())
+    order = None if grouped else np.argsort(codes, kind="stable")  # stable: rows stay in frame order
+    bounds = np.searchsorted(codes if grouped else codes[order], np.arange(len(names) + 1))
+    found = {}
+    for i, name in enumerate(names):
+        rows = slice(bounds[i], bounds[i + 1]) if grouped else order[bounds[i]:bounds[i + 1]]
+        s, v = _by_step(steps[rows], values[rows])  # slices are views: flags set on them, not the frame
+        s.flags.writeable = v.flags.writeable = False  # shared by every session: read, never written
+        found[str(name)] = (s, v)
+    return found
 
 
 def _label(text) -> str:

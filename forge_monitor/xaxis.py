@@ -9,11 +9,12 @@ into steps through its inverse.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .frame_facts import remembered
 
 X_AXES = {"step": "step", "epoch": "epoch", "samples": "samples seen", "wall_time": "wall time (UTC)",
           "relative": "relative time"}
@@ -89,25 +90,14 @@ def _fractional_epoch(steps: np.ndarray, epochs: np.ndarray) -> np.ndarray:
     return out
 
 
-# frame id -> its axes, while the frame lives. A frame is never changed in place (a live run's grows
-# into a new one), so what was built from it holds; a 1,000,000-step run's maps cost about a second.
-_BUILT: dict[int, dict[str, XAxis]] = {}
-
-
 def x_axes(frame: pd.DataFrame) -> dict[str, XAxis]:
     """The x-axes a run can be drawn against: step always; epoch and samples when the run logs
     ``epoch`` / ``consumed_samples`` at two or more steps; wall and relative time when its rows carry
     wall times. Each map is made non-decreasing (a restart's clock going back does not fold the axis).
 
-    Built once per frame and kept while the frame lives: every rerun of a run page (every session of
-    a cached run) asks for them again."""
-    key = id(frame)
-    axes = _BUILT.get(key)
-    if axes is None:
-        axes = _build(frame)
-        _BUILT[key] = axes
-        weakref.finalize(frame, _BUILT.pop, key, None)
-    return dict(axes)
+    Built once per frame and kept while the frame lives (``frame_facts``): every rerun of a run page
+    (every session of a cached run) asks for them again."""
+    return dict(remembered(frame, "x_axes", _build))
 
 
 def _per_metric(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -132,7 +122,8 @@ def _first_wall_times(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     steps = frame["step"].to_numpy()
     wall = frame["wall_time"].to_numpy(dtype=np.float64)
     ok = np.isfinite(wall)
-    steps, wall = steps[ok], wall[ok]
+    if not ok.all():  # most runs time every row: no copy of a 7,000,000-row column then
+        steps, wall = steps[ok], wall[ok]
     if not len(steps):
         return steps, wall
     low, high = int(steps.min()), int(steps.max())

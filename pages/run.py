@@ -5,12 +5,13 @@ import time
 
 import streamlit as st
 
-from forge_monitor.incidents import group_incidents, step_window
+from forge_monitor.frame_facts import keep_facts
+from forge_monitor.incidents import frame_window, group_incidents
 from forge_monitor.live import LiveMonitor, detached
 from forge_monitor.alerts import Severity
 from forge_monitor.recipes import RecipeError, explanations, lint, read_recipe
 from forge_monitor.recipes.checks import EXPLAINS
-from forge_monitor.plotting import chart_plan, metric_figure
+from forge_monitor.plotting import chart_plan, metric_figure, metric_names
 from forge_monitor.report import chart_csv
 from forge_monitor.xaxis import x_axes
 from forge_monitor.ui import state
@@ -25,6 +26,7 @@ if run is None:
     st.info("No runs in this source yet: pick the sample logs, an allowed folder or a file in the sidebar.")
     st.stop()
 
+keep_facts(run.frame)  # this page never changes a run's frame: its axes and series are kept with it
 st.title(plain(run.info.run_id))
 st.caption(f"{run.info.technique.upper()} · {run.info.format} · platform {run.info.platform}"
            + (f" · {run.info.training_mode}" if run.info.training_mode else "")
@@ -68,14 +70,15 @@ def focus(incident, frame):
 
 
 def render(run, report, fresh_keys=frozenset()):
+    keep_facts(run.frame)  # live, each refresh's frame is a new one, never changed either
     health_summary(report, run.info.technique)
-    metrics = {str(m) for m in run.frame["metric"].unique()}  # tens of names, not a string per row
+    metrics = metric_names(run.frame)
     plan = chart_plan(run.info.technique, metrics)
     others = sorted(metrics - {m for _, g in plan for m in g})
     # Live, the map grows with the run; otherwise the one built above for the picker serves.
     x_axis = (x_axes(run.frame) if run.frame is not page_frame else axes).get(x_name) or axes["step"]
     take_selected_zoom(run_key, [title for title, _ in plan] + [f"other-{m}" for m in others], x_axis)
-    incidents = group_incidents(report.alerts, window=step_window(run.frame["step"]))
+    incidents = group_incidents(report.alerts, window=frame_window(run.frame))
     left, right = st.columns([2, 1])
     with left:
         zoom = zoom_bar(run_key)
@@ -173,7 +176,7 @@ def announce(report, frame) -> frozenset:
     for detector, step in raised:
         st.toast(f"{detector} at step {step} rose from {seen[(detector, step)]} to {now[(detector, step)]}", icon="⬆️")
     changed = set(news) | set(raised)
-    window = step_window(frame["step"])
+    window = frame_window(frame)
     return frozenset(i.key for i in group_incidents(report.alerts, window=window)
                      if any((a.detector, a.step) in changed for a in i.alerts))
 

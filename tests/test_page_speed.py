@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forge_monitor import xaxis
+from forge_monitor import frame_facts, xaxis
 from forge_monitor.xaxis import x_axes
 
 
@@ -26,6 +26,7 @@ def _frame(steps, epochs, *, wall=None, samples=None) -> pd.DataFrame:
 
 def test_the_axes_are_built_once_per_frame_and_let_go_with_it(monkeypatch):
     frame = _frame(np.arange(1, 11), [0] * 5 + [1] * 5, wall=1e9 + 2.0 * np.arange(10))
+    frame_facts.keep_facts(frame)  # the dashboard's frames: never changed in place
     built = []
     real = xaxis._build
     monkeypatch.setattr(xaxis, "_build", lambda f: built.append(1) or real(f))
@@ -33,12 +34,14 @@ def test_the_axes_are_built_once_per_frame_and_let_go_with_it(monkeypatch):
     again = x_axes(frame)
     assert len(built) == 1 and list(first) == list(again) == ["step", "epoch", "wall_time", "relative"]
     assert again is not first  # a caller's dict of its own
-    x_axes(frame.copy())  # another frame, even an equal one, is built for itself
-    assert len(built) == 2
+    copy = frame.copy()  # another frame, even an equal one, and not kept: built on every call
+    x_axes(copy)
+    x_axes(copy)
+    assert len(built) == 3
     key = id(frame)
     del frame, first, again
     gc.collect()
-    assert key not in xaxis._BUILT
+    assert key not in frame_facts._facts
 
 
 def test_an_integer_epoch_is_made_fractional_from_where_each_epoch_starts():
@@ -137,3 +140,96 @@ def test_stalled_reads_the_latest_time_of_each_step_as_a_groupby_would():
             got_steps, got = _latest_per_step(rows)
             assert got_steps.tolist() == expected.index.tolist() and got.tolist() == expected.tolist()
     assert [len(a) for a in _latest_per_step(pd.DataFrame({"step": [1, 2], "wall_time": np.nan}))] == [0, 0]
+
+
+def _series_by_the_rule(frame: pd.DataFrame, metric: str):
+    """plotting.series written plainly: the metric's rows in frame order, sorted as sort_values does
+    when they are not in strictly increasing step order."""
+    rows = (frame["metric"] == metric).to_numpy()
+    steps, values = frame["step"].to_numpy()[rows], frame["value"].to_numpy(dtype=np.float64)[rows]
+    if len(steps) > 1 and not (np.diff(steps) > 0).all():
+        order = np.argsort(steps, kind="quicksort")
+        steps, values = steps[order], values[order]
+    return steps, values
+
+
+def _layouts():
+    """Frames the series split must read alike: grouped by metric (the readers' layout), interleaved,
+    shuffled, a step repeated, a metric's steps going back, a NaN metric, unused and reordered
+    categories, plain strings, one row, none."""
+    rng = np.random.default_rng(4)
+    grouped = _frame(np.arange(1, 41), np.repeat([0, 1, 2, 3], 10))
+    grouped["value"] = rng.normal(size=len(grouped))
+    yield "grouped", grouped
+    yield "interleaved", grouped.iloc[np.argsort(np.tile(np.arange(40), 2), kind="stable")].reset_index(drop=True)
+    yield "shuffled", grouped.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    repeated = pd.concat([grouped, grouped.iloc[[3, 45]].assign(value=[7.0, 8.0])], ignore_index=True)
+    yield "repeated", repeated.astype({"metric": "category"})
+    back = grouped.copy()
+    back.loc[5, "step"] = 2  # the epoch metric goes back once
+    yield "goes back", back
+    with_nan = grouped.astype({"metric": object})
+    with_nan.loc[[0, 50], "metric"] = np.nan
+    yield "NaN metric", with_nan
+    yield "unused categories", grouped.astype({"metric": pd.CategoricalDtype(["zz", "train_loss", "epoch", "unused"])})
+    yield "strings", grouped.astype({"metric": object})
+    yield "one row", grouped.iloc[:1].copy()
+    yield "empty", grouped.iloc[:0].copy()
+
+
+def test_the_series_split_reads_every_layout_as_the_rule_does():
+    from forge_monitor.plotting import metric_names, series
+
+    for name, frame in _layouts():
+        for keep in (False, True):  # a library frame (one metric at a time), then one the dashboard keeps
+            if keep:
+                frame_facts.keep_facts(frame)
+            assert frame_facts.kept(frame) is keep
+            assert metric_names(frame) == {str(m) for m in frame["metric"].unique()}, name
+            for metric in ["epoch", "train_loss", "unused", "zz"]:
+                steps, values = series(frame, metric)
+                want_steps, want_values = _series_by_the_rule(frame, metric)
+                assert steps.tolist() == want_steps.tolist(), (name, keep, metric)
+                assert np.array_equal(values, want_values, equal_nan=True), (name, keep, metric)
+
+
+def test_the_series_are_kept_with_their_frame_read_only_and_let_go_with_it():
+    from forge_monitor.plotting import series
+
+    frame = _frame(np.arange(1, 11), [0] * 5 + [1] * 5)
+    frame_facts.keep_facts(frame)
+    steps, values = series(frame, "train_loss")
+    assert series(frame, "train_loss")[0] is steps  # worked out once for this frame
+    with pytest.raises(ValueError):
+        values[0] = 5.0  # shared by every session: a writer would change every chart
+    frame.loc[0, "value"] = 3.0  # the frame's own columns stay writable (the loaded-frame contract)
+    key = id(frame)
+    del frame, steps, values
+    gc.collect()
+    assert key not in frame_facts._facts
+
+
+def test_a_frame_nobody_promised_to_keep_is_read_afresh_after_it_changes():
+    """The library's frames may be changed in place (the loaded-frame contract): what is drawn follows."""
+    from forge_monitor.plotting import metric_figure, series
+
+    frame = _frame(np.arange(1, 11), [0] * 5 + [1] * 5)
+    before = series(frame, "train_loss")[1].copy()
+    metric_figure(frame, "train_loss")
+    frame.loc[frame["metric"] == "train_loss", "value"] = 7.0
+    assert before.tolist() == [1.0] * 10 and series(frame, "train_loss")[1].tolist() == [7.0] * 10
+    assert id(frame) not in frame_facts._facts
+
+
+def test_the_incident_window_is_the_rules_worked_out_once_per_frame(monkeypatch):
+    from forge_monitor import incidents
+
+    for name, frame in _layouts():
+        assert incidents.frame_window(frame) == incidents.step_window(frame["step"]), name
+    frame = _frame(np.arange(0, 400, 20), [0] * 20)
+    frame_facts.keep_facts(frame)
+    calls = []
+    real = incidents.step_window
+    monkeypatch.setattr(incidents, "step_window", lambda steps: calls.append(1) or real(steps))
+    assert incidents.frame_window(frame) == incidents.frame_window(frame) == 40
+    assert len(calls) == 1
