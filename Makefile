@@ -27,8 +27,9 @@ $(MLFLOW_VENV)/.installed: requirements-mlflow-server.txt
 	$(MLFLOW_VENV)/bin/python -m pip install -q -r requirements-mlflow-server.txt
 	touch $@
 
+# `streamlit run app.py`, with the landing folder read as the server starts (forge_monitor/ui/serve.py).
 demo: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)  # the rest: .streamlit/config.toml
+	$(PY) -m forge_monitor.ui.serve app.py --server.address 127.0.0.1 --server.port $(PORT)  # the rest: .streamlit/config.toml
 
 # The browser test drives Debian's chromium (prebuilt browser downloads are not available): install it
 # when it is missing and we are root; otherwise the browser test skips with a loud message (not in CI).

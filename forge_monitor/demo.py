@@ -28,20 +28,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False, app: Path = APP) -> subprocess.Popen:
+def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False, app: Path = APP,
+                    stderr=None) -> subprocess.Popen:
     """Streamlit on 127.0.0.1 in its own process group (stopped by PID, never by name); ``app``: another
-    script served the same way (the page bench's bare page).
+    script served the same way (the page bench's bare page); ``stderr``: where its log goes (ours).
+
+    The dashboard reads the folder it opens on as it starts (``ui.startup``) and says so on stderr.
 
     No file watcher: it exists to rerun the app when its source is edited, and watching a project
     folder that holds virtualenvs overflows inotify and costs the CPU the first load of a large
     folder needs (a 200-run overview: 14 s with it, see bench/overview_bench.py)."""
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
+    # The app through forge_monitor.ui.serve: `streamlit run`, its landing folder read as it starts.
+    launcher = ["forge_monitor.ui.serve"] if app == APP else ["streamlit", "run"]
+    command = [sys.executable, "-m", *launcher, str(app), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
     # quiet: Streamlit's own "URL: http://127.0.0.1:PORT" (stdout) is not printed beside ours, which
     # carries the page to open; its errors (stderr) still are.
     return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True,
-                            stdout=subprocess.DEVNULL if quiet else None)
+                            stdout=subprocess.DEVNULL if quiet else None, stderr=stderr)
 
 
 def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 90.0) -> bool:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from forge_monitor.ui import state
-from forge_monitor.ui.overview import COLUMNS, LEVELS, rows_for, table
+from forge_monitor.ui.overview import COLUMNS, LEVELS, level_counts, rows_for, table
 
 state.through_the_app("overview")
 loaded = st.session_state.get("loaded")
@@ -27,8 +27,7 @@ live = filters[2].toggle("Live", key="overview_live", disabled=reload is None,
 def overview():
     current = reload() if live and reload else loaded
     rows = rows_for(current)
-    counts = {level: sum(r.level == level for r in rows) for level in LEVELS}
-    st.caption(f"{len(current.runs)} run(s) · " + " · ".join(f"{n} {level}" for level, n in counts.items() if n)
+    st.caption(f"{len(current.runs)} run(s) · " + level_counts(rows)
                + " — worst first, then the most recent. Select a row to open its run.")
     shown = table(rows, text, levels)
     nonce = st.session_state.setdefault("overview_nonce", 0)  # a new key clears the selection after a jump

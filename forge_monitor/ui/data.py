@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -251,7 +252,7 @@ def _config_stamp() -> str:
     return f"{path}@{os.stat(path).st_mtime_ns if os.path.exists(path) else 0}"
 
 
-@st.cache_resource(max_entries=4)
+@functools.lru_cache(maxsize=4)  # not st.cache_resource: the start-up read checks runs outside any session
 def _config_from(path: str, mtime_ns: int) -> dict:
     from ..detectors import load_config
 
@@ -296,21 +297,36 @@ def _appended(previous: tuple, signature) -> tuple | None:
         return None
 
 
-@st.cache_resource(max_entries=16)
+MAX_FOLDERS = 16  # folders whose runs the server keeps; the least recently opened goes first
+_folders: dict[str, FolderCache] = {}  # folder -> its runs, the most recently opened last
+_folders_lock = threading.Lock()
+
+
 def _folder_cache(folder: str) -> FolderCache:
-    return FolderCache(Path(folder))
+    """The one ``FolderCache`` of ``folder`` in this server process. A plain registry rather than
+    ``st.cache_resource``: the read at the server's start (``startup``) fills it outside any session."""
+    with _folders_lock:
+        cache = _folders.pop(folder, None) or FolderCache(Path(folder))
+        _folders[folder] = cache
+        while len(_folders) > MAX_FOLDERS:
+            del _folders[next(iter(_folders))]
+        return cache
+
+
+def read_folder(folder: Path) -> Loaded:
+    """The runs in ``folder``, read again when a file in it changed (no Streamlit call: the start-up
+    read uses it too). Files that resolve outside the allowed roots (and the folder itself) are not read."""
+    folder = Path(folder)
+    return _folder_cache(str(folder)).load(allowed_roots() + [folder.resolve()])
 
 
 def load_cached(folder: Path) -> Loaded:
-    """The runs in ``folder``, read again when a file in it changed. Files that resolve outside the
-    allowed roots (and the folder itself) are not read."""
-    folder = Path(folder)
-    roots = allowed_roots() + [folder.resolve()]
-    cache = _folder_cache(str(folder))
-    if cache.loaded is None:
+    """``read_folder`` for a page: a spinner while the folder is read for the first time (or while the
+    read the server started with finishes: the page waits for it rather than reading twice)."""
+    if _folder_cache(str(Path(folder))).loaded is None:
         with st.spinner("Reading runs…"):
-            return cache.load(roots)
-    return cache.load(roots)
+            return read_folder(folder)
+    return read_folder(folder)
 
 
 @st.cache_resource(show_spinner="Reading the job from CloudWatch…", max_entries=8, ttl=600)

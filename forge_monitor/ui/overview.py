@@ -21,6 +21,12 @@ def rows_for(loaded) -> list:
     return loaded.overview
 
 
+def level_counts(rows: list) -> str:
+    """"3 critical · 3 warning · 11 healthy": how many rows at each level, the worst first."""
+    counts = {level: sum(r.level == level for r in rows) for level in LEVELS}
+    return " · ".join(f"{n} {level}" for level, n in counts.items() if n)
+
+
 def table(rows: list, text: str = "", levels=()) -> pd.DataFrame:
     """The rows shown, filtered by a text in the run's name, worst alert or status, and by level."""
     needle = text.strip().lower()
