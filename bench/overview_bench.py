@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forge_monitor.demo import free_port, start_dashboard, stop, wait_until_up  # noqa: E402
+from forge_monitor.demo import dashboard_env, free_port, start_dashboard, stop, wait_until_up  # noqa: E402
 from forge_monitor.synth.writers import nova_pipe  # noqa: E402
 
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -92,7 +92,9 @@ def main() -> int:
         write_runs(root, args.runs, args.steps)
         baseline = naive(root)
         port = free_port()
-        process = start_dashboard(port, {"FORGE_MONITOR_ROOTS": str(work)})
+        # As `forge-monitor dashboard runs/` starts it: the folder it opens on is read as it starts, and
+        # the first visit, right after the server answers, waits for that read.
+        process = start_dashboard(port, dashboard_env([root]))
         url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"source": "folder", "folder": str(root)})
         if not wait_until_up(port, process):
             print("the dashboard did not start", file=sys.stderr)
