@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T")
 _facts: dict[int, dict[str, object]] = {}  # id(frame) -> name -> fact, for kept frames while they live

@@ -95,8 +95,8 @@ def x_axes(frame: pd.DataFrame) -> dict[str, XAxis]:
     ``epoch`` / ``consumed_samples`` at two or more steps; wall and relative time when its rows carry
     wall times. Each map is made non-decreasing (a restart's clock going back does not fold the axis).
 
-    Built once per frame and kept while the frame lives (``frame_facts``): every rerun of a run page
-    (every session of a cached run) asks for them again."""
+    For a frame the dashboard keeps (``frame_facts.keep_facts``), built once and kept while the frame
+    lives: every rerun of a run page (every session of a cached run) asks for them again."""
     return dict(remembered(frame, "x_axes", _build))
 
 

@@ -196,6 +196,7 @@ if live:
         for message in messages:
             st.warning(plain(message))
         frame = monitor.run.live.frame
+        keep_facts(frame)  # before announce: its incident window is the one render uses
         last_step = int(frame["step"].max()) if len(frame) else 0
         arrived = monitor.run.live.last_new_data
         quiet = time.time() - arrived if arrived else None

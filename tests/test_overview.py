@@ -140,19 +140,19 @@ def test_a_running_row_turns_finished_once_its_data_is_older_than_the_window(tmp
 def test_the_live_overview_reads_only_what_was_appended_and_checks_only_the_runs_that_changed(tmp_path, monkeypatch):
     """A folder reload after one run grew: that run is read on from its last offset (no open_run, no
     read from byte 0), the others are the very same objects, and a run that appeared is opened."""
-    import forge_monitor.ui.data as data
+    import forge_monitor.ui.folders as folders
     from forge_monitor.ingest import reader
 
     runs = tmp_path / "runs"
     for name in ("a", "b", "c"):
         (runs / name).mkdir(parents=True)
         (runs / name / "train.jsonl").write_text("".join(f'{{"step": {i}, "loss": {1 / i}}}\n' for i in range(1, 40)))
-    cache = data.FolderCache(runs)
+    cache = folders.FolderCache(runs)
     first = cache.load([tmp_path])
     opened, checked, offsets = [], [], []
-    real_open, real_checks, real_read = data.open_run, data.run_checks, reader._read_from
-    monkeypatch.setattr(data, "open_run", lambda spec, **kw: opened.append(spec.run_id) or real_open(spec, **kw))
-    monkeypatch.setattr(data, "run_checks", lambda frame, info, *a: checked.append(info.run_id) or real_checks(frame, info, *a))
+    real_open, real_checks, real_read = folders.open_run, folders.run_checks, reader._read_from
+    monkeypatch.setattr(folders, "open_run", lambda spec, **kw: opened.append(spec.run_id) or real_open(spec, **kw))
+    monkeypatch.setattr(folders, "run_checks", lambda frame, info, *a: checked.append(info.run_id) or real_checks(frame, info, *a))
     monkeypatch.setattr(reader, "_read_from", lambda path, offset, limit=None: offsets.append((path.parent.name, offset, limit))
                         or real_read(path, offset, limit))
     size = (runs / "b" / "train.jsonl").stat().st_size
