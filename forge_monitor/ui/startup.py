@@ -88,13 +88,12 @@ def _prepare_run_pages(loaded) -> None:
     from ..plotting import metric_names, series
     from ..xaxis import x_axes
 
+    first = loaded.default_run()
     for run in loaded.runs:
         keep_facts(run.frame)
         frame_window(run.frame)
         for name in metric_names(run.frame):
             series(run.frame, name)
-    first = loaded.default_run()
-    for run in loaded.runs:
         if run.info.run_id == first:
             x_axes(run.frame)
 
