@@ -31,7 +31,8 @@ def free_port() -> int:
 def start_dashboard(port: int, env: dict | None = None, *, quiet: bool = False, app: Path = APP,
                     stderr=None) -> subprocess.Popen:
     """Streamlit on 127.0.0.1 in its own process group (stopped by PID, never by name); ``app``: another
-    script served the same way (the page bench's bare page); ``stderr``: where its log goes (ours).
+    script served the same way (the page bench's bare page); ``stderr``: where the server's log goes
+    (None: this process's stderr).
 
     The dashboard reads the folder it opens on as it starts (``ui.startup``) and says so on stderr.
 

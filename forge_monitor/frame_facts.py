@@ -31,6 +31,7 @@ def keep_facts(frame: pd.DataFrame) -> None:
 
 
 def kept(frame: pd.DataFrame) -> bool:
+    """Whether ``frame``'s facts are kept (``keep_facts`` was called and the frame lives)."""
     return id(frame) in _facts
 
 

@@ -12,11 +12,13 @@ import sys
 import threading
 import time
 
+import pytest
+
 from forge_monitor import frame_facts
 from forge_monitor.demo import dashboard_env, free_port, start_dashboard, stop, wait_until_up
 from forge_monitor.ui import folders, startup
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, open_app
 
 SAMPLES = PROJECT_ROOT / "sample_logs"
 
@@ -55,6 +57,21 @@ def test_the_start_up_read_is_what_the_pages_get_and_says_what_it_read(monkeypat
         assert {"plot_series", "step_window", "metric_names"} <= facts
         # The x-axes (about a third of a frame's memory) only for the run a visitor is sent to first.
         assert ("x_axes" in facts) == (run.info.run_id == loaded.default_run()), run.info.run_id
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_the_landing_folder_is_the_one_a_visit_without_a_query_opens(monkeypatch, tmp_path, named):
+    """The start-up read and ``state.init`` each know which folder a plain visit opens (the first one
+    named on the command line, else FORGE_MONITOR_LOGS / the samples): the visit must get the very
+    answer the start-up read left, not read the folder again under another key."""
+    folder = _two_runs(tmp_path / "runs").resolve()
+    monkeypatch.delenv("FORGE_MONITOR_OPEN", raising=False)
+    monkeypatch.delenv("FORGE_MONITOR_LOGS", raising=False)
+    monkeypatch.setenv("FORGE_MONITOR_OPEN" if named else "FORGE_MONITOR_LOGS", str(folder))
+    loaded = startup.read_landing_folder(io.StringIO())
+    visit = open_app("overview")
+    assert not visit.exception
+    assert visit.session_state["loaded"] is loaded
 
 
 def test_a_visitor_during_the_start_up_read_waits_for_it_instead_of_reading_again(monkeypatch, tmp_path):
