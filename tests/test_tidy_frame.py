@@ -79,8 +79,39 @@ def test_to_tidy_follows_the_rule_on_every_shape_of_records():
     for name, rows in _shapes():
         records = _records(rows)
         names = list(dict.fromkeys(r[1] for r in rows))
-        # As readers hand them over: categorical (text logs), strings, an enum in column order (tables).
-        for metric in (records["metric"], records["metric"].cast(pl.Utf8), records["metric"].cast(pl.Enum(names))):
+        # As readers hand them over: categorical (text logs), strings, an enum in column order or in
+        # alphabetical order (tables), an enum with a name no row has (a column that was all null).
+        enums = (names, sorted(names), sorted(names) + ["zz_no_rows"], ["aa_no_rows", *sorted(names)])
+        for metric in (records["metric"], records["metric"].cast(pl.Utf8), *(records["metric"].cast(pl.Enum(e)) for e in enums)):
             frame = to_tidy(records.with_columns(metric), "r")
             got = list(zip(frame["metric"].astype(str), frame["step"], frame["value"], frame["wall_time"]))
             assert got == _reference_tidy(rows), (name, metric.dtype)
+            assert list(frame["metric"].cat.categories) == sorted(names), (name, metric.dtype)
+
+
+def test_to_tidy_without_wall_times_gives_nan_that_can_be_changed():
+    """A reader without a clock (JSONL) hands over an all-null wall_time: the frame gets NaN, writable."""
+    import polars as pl
+
+    from forge_monitor.ingest._tidy import to_tidy
+
+    rows = [(s, m, float(s)) for m in ("b", "a") for s in range(1, 30)]
+    records = _records(rows).with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
+    frame = to_tidy(records, "r")
+    assert len(frame) == len(rows) and frame["wall_time"].isna().all()
+    assert list(zip(frame["metric"].astype(str), frame["step"])) == sorted((m, s) for s, m, _ in rows)
+    frame.iloc[0, frame.columns.get_loc("wall_time")] = 1.0
+    assert frame["wall_time"].iloc[0] == 1.0 and frame["wall_time"].isna().sum() == len(rows) - 1
+
+
+def test_canonicalise_renames_an_enum_of_source_keys_and_leaves_a_canonical_one_alone():
+    import polars as pl
+
+    from forge_monitor.ingest._tidy import canonicalise
+
+    rows = [(s, m, 0.5) for m in ("train/loss", "lr") for s in range(1, 4)]
+    source = _records(rows).with_columns(pl.col("metric").cast(pl.Enum(["train/loss", "lr"])))
+    assert sorted(set(canonicalise(source)["metric"].cast(pl.Utf8))) == ["learning_rate", "train_loss"]
+    canonical = source.with_columns(pl.col("metric").cast(pl.Utf8).replace({"train/loss": "train_loss", "lr": "learning_rate"})
+                                    .cast(pl.Enum(["learning_rate", "train_loss"])))
+    assert canonicalise(canonical) is canonical  # nothing to rename: no row is looked at

@@ -54,14 +54,25 @@ def metric_codes(metric: pl.Series) -> tuple[np.ndarray, list[str]]:
     again); everything after works on integers: a million-step run holds millions of rows but only
     a handful of distinct names.
     """
-    if metric.dtype == pl.Utf8:
-        metric = metric.cast(pl.Categorical)
-    present = metric.unique()
-    names = present.cast(pl.Utf8).to_list()
+    if isinstance(metric.dtype, pl.Enum) and not metric.null_count():
+        # A melted wide table (tabular.py): the names are the enum's; which are present is a count
+        # of its integer codes, with no hashing.
+        categories = metric.dtype.categories.to_list()
+        physical = metric.to_physical().to_numpy()
+        present_physical = np.flatnonzero(np.bincount(physical, minlength=len(categories)))
+        names = [categories[i] for i in present_physical]
+    else:
+        if metric.dtype == pl.Utf8:
+            metric = metric.cast(pl.Categorical)
+        present = metric.unique()
+        names = present.cast(pl.Utf8).to_list()
+        physical = metric.to_physical().to_numpy()
+        present_physical = present.to_physical().to_numpy()
     ranks = np.argsort(np.argsort(np.array(names, dtype=object), kind="stable"))  # each name's alphabetical place
-    physical = metric.to_physical().to_numpy()
-    present_physical = present.to_physical().to_numpy()
-    lookup = np.zeros(int(present_physical.max()) + 1 if len(present_physical) else 1, dtype=_code_dtype(len(names)))
+    dtype = _code_dtype(len(names))
+    if (present_physical == np.arange(len(names))).all() and (ranks == present_physical).all():
+        return physical.astype(dtype), names  # the codes are the ranks already (a sorted enum, every name present)
+    lookup = np.zeros(int(present_physical.max()) + 1 if len(present_physical) else 1, dtype=dtype)
     lookup[present_physical] = ranks
     return lookup[physical], sorted(names)
 
@@ -77,10 +88,13 @@ def canonicalise(records: pl.DataFrame) -> pl.DataFrame:
     (names replaced by integer lookups, not per row)."""
     if records.height == 0:
         return records
-    codes, names = metric_codes(records["metric"])
+    metric = records["metric"]
+    if isinstance(metric.dtype, pl.Enum) and all(canonical_key(name) == (name, 1.0) for name in metric.dtype.categories):
+        return records  # a melted wide table, its columns renamed before the melt: no row is looked at
+    codes, names = metric_codes(metric)
     canonical = [canonical_key(name) for name in names]
     if all(name == new and scale == 1.0 for name, (new, scale) in zip(names, canonical)):
-        return records  # a wide table's columns were renamed before the melt (tabular.py)
+        return records  # every name canonical already
     targets = sorted({name for name, _ in canonical})
     index = {name: i for i, name in enumerate(targets)}
     target_of = np.array([index[name] for name, _ in canonical], dtype=np.int32)
@@ -241,7 +255,10 @@ def to_tidy(records: pl.DataFrame, run_id: str) -> pd.DataFrame:
     looked at once per distinct name.
     """
     codes, names = metric_codes(records["metric"])
-    steps, values, wall_times = (records[c].to_numpy() for c in ("step", "value", "wall_time"))
+    steps, values = records["step"].to_numpy(), records["value"].to_numpy()
+    wall = records["wall_time"]
+    # Readers without a clock (JSONL, CSV) leave it all null: NaNs at once, not a pass that converts nulls.
+    wall_times = np.full(len(wall), np.nan) if wall.null_count() == len(wall) else wall.to_numpy()
     grid = _line_major(codes, steps, values, wall_times, len(names))
     if grid is not None:
         steps, codes, values, wall_times = grid

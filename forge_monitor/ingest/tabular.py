@@ -72,13 +72,11 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
             stepf = stepf.to_series()
         numeric = stepf.is_not_null() & stepf.is_finite()
         usable = numeric & (stepf.abs() < STEP_LIMIT)
-        table = table.with_columns(line.alias("line"), numeric.alias("_numeric"),
-                                   stepf.round(0).cast(pl.Int64, strict=False).alias("step"))
+        table = table.with_columns(line.alias("line"), stepf.round(0).cast(pl.Int64, strict=False).alias("step"))
         if not usable.all():
-            for line, is_number in table.filter(~usable).select("line", "_numeric").iter_rows():
+            for line, is_number in zip(table["line"].filter(~usable), numeric.filter(~usable)):
                 info.skip(line, _step_out_of_range(step_key) if is_number else f"row has no numeric {step_key!r}")
             table = table.filter(usable)
-        table = table.drop("_numeric")
     # One row per record: whether steps never go back is known here, on the wide table, for a
     # fraction of what checking the melted records would cost (see _tidy.resolve_restarts).
     steps = table["step"]
@@ -108,10 +106,11 @@ def _melt(table: pl.DataFrame, step_key: str | None, info: RunInfo, first_line: 
     # Rows are in file order, so a row's line gives it a record number (unique, increasing).
     table = table.with_columns((pl.col("line") + (seq_start - first_line)).alias("seq"))
     # Melt column by column with the metric as an Enum: integer codes instead of one string per row;
-    # each metric's rows stay in file order, which is what keep-last needs.
-    names = pl.Enum(list(renamed))
+    # each metric's rows stay in file order, which is what keep-last needs. Metrics in alphabetical
+    # order, the tidy frame's: to_tidy then takes the rows as they come, with no reordering copy.
+    names = pl.Enum(sorted(renamed))
     parts = []
-    for name, value in renamed.items():
+    for name, value in sorted(renamed.items()):
         part = table.select("seq", "line", "step", pl.lit(name, dtype=names).alias("metric"), value.alias("value"))
         parts.append(part.filter(pl.col("value").is_not_null()) if part["value"].null_count() else part)
     return pl.concat(parts).with_columns(pl.lit(None, dtype=pl.Float64).alias("wall_time"))
