@@ -15,7 +15,7 @@ def test_ingest_bench_runs_and_prints_every_ratio():
     lines = done.stdout.splitlines()
     assert lines[0].split()[0] == "benchmark"
     names = [line.split("  ")[0] for line in lines[1:]]
-    assert len(names) == 8  # JSONL x3, Nova pipe x2, progress bar, verl, incremental
+    assert len(names) == 9  # JSONL x3 and its floor, Nova pipe x2, progress bar, verl, incremental
     assert all(("PASS" in line or "MISS" in line) for line in lines[1:] if "informational" not in line)
 
 
