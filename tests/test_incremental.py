@@ -122,6 +122,47 @@ def test_restart_across_two_reads_drops_the_stale_steps(tmp_path):
     assert [(r.from_step, r.to_step) for r in live.info.restarts] == [(10, 6)]
 
 
+def _jsonl(rows) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def _series(live, metric):
+    frame = live.frame
+    return dict(zip(frame.loc[frame["metric"] == metric, "step"], frame.loc[frame["metric"] == metric, "value"]))
+
+
+def test_a_table_restarting_after_a_sparse_column_is_seen_across_reads(tmp_path):
+    """A wide table's records are grouped by metric, not in line order: the last step read is the
+    last line's, not the last row's (here a validation column logged only at step 0)."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(_jsonl([{"step": 0, "loss": 2.0, "val_loss": 3.0, "lr": 0.1}]
+                           + [{"step": s, "loss": 1.0 / s, "lr": 0.1} for s in range(1, 11)]))
+    live = _live(path)
+    live.refresh()
+    assert live.cursors[path].last_step == 10
+    with open(path, "a") as handle:
+        handle.write(_jsonl([{"step": 3, "loss": 9.0}, {"step": 4, "loss": 9.0}]))  # resumed from step 2, no lr
+    live.refresh()
+    assert [(r.from_step, r.to_step) for r in live.info.restarts] == [(10, 3)]
+    assert sorted(_series(live, "learning_rate")) == [0, 1, 2]
+    assert _series(live, "train_loss") == {0: 2.0, 1: 1.0, 2: 0.5, 3: 9.0, 4: 9.0}
+
+
+def test_a_replacing_table_that_starts_earlier_is_a_restart_from_its_first_line(tmp_path):
+    """The first step of a replacing file is its first line's, not its first row's (an eval column
+    sorts first and was logged later)."""
+    path = tmp_path / "log.jsonl"
+    path.write_text(_jsonl([{"step": s, "loss": 1.0, **({"eval_accuracy": 0.5} if s in (4, 8) else {})} for s in range(1, 11)]))
+    live = _live(path)
+    live.refresh()
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_text(_jsonl([{"step": s, "loss": 2.0, **({"eval_accuracy": 0.9} if s == 12 else {})} for s in range(6, 13)]))
+    os.replace(replacement, path)
+    live.refresh()
+    assert [(r.from_step, r.to_step) for r in live.info.restarts] == [(10, 6)]
+    assert _series(live, "eval:accuracy") == {4: 0.5, 12: 0.9}
+
+
 def test_repeated_step_across_reads_keeps_the_last_value_per_metric(tmp_path):
     path = tmp_path / "train.log"
     path.write_text(_pipe(1, 2.0) + "Training epoch 0, iteration 2/9 | global_step: 2 | reduced_train_loss: 1.5 | grad_norm: 3.0\n")

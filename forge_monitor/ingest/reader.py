@@ -240,8 +240,15 @@ def _finish(records, info, cursor, *, reset, message, last_step, first_step=None
     records, restart_from = resolve_restarts(canonicalise(records), info, last_step=last_step,
                                              first_step=first_step, never_regress=never_regress)
     if records.height:
-        cursor = replace(cursor, last_step=int(records["step"][-1]))
+        cursor = replace(cursor, last_step=_step_of_record(records, last=True))
     return Increment(records, cursor, reset, message, restart_from)
+
+
+def _step_of_record(records: pl.DataFrame, *, last: bool) -> int:
+    """The step of the first or last record in file order. Not the first or last row: a melted table
+    (tabular.py) is grouped by metric, so its last row may be a validation value from step 0."""
+    seq = records["seq"]
+    return int(records["step"][seq.arg_max() if last else seq.arg_min()])
 
 
 class LiveRun:
@@ -326,7 +333,7 @@ class LiveRun:
         """A replaced file's first read, checked for a restart against the steps read before it."""
         if previous_last is None or increment.records.height == 0:
             return increment
-        first = int(increment.records["step"][0])
+        first = _step_of_record(increment.records, last=False)
         if first >= previous_last:
             return increment
         self.info.restarts.append(Restart(1, previous_last, first))
