@@ -1,8 +1,10 @@
-"""Shared last mile of every reader: records in file order -> the tidy frame.
+"""Shared last mile of every reader: records -> the tidy frame.
 
 A reader emits *records* as a polars frame with columns ``seq`` (record number in file order),
-``line`` (1-based source line), ``step``, ``metric``, ``value``, ``wall_time``. This module applies
-the ingestion rules once, for every format:
+``line`` (1-based source line), ``step``, ``metric``, ``value``, ``wall_time``. Each metric's rows
+are in file order; the rows as a whole need not be (a melted table's are grouped by metric), so
+what needs the file's order across metrics reads ``seq``. This module applies the ingestion rules
+once, for every format:
 
 - a step that goes backwards is a restart from a checkpoint: the newest segment wins for the
   overlapping steps (TensorBoard's "preemption"), and the regression is recorded;
@@ -112,10 +114,11 @@ def resolve_restarts(
 ) -> tuple[pl.DataFrame, int | None]:
     """Drop rows superseded by a later segment; record each step regression in ``info``.
 
-    ``records`` are in file order. ``last_step`` is the last step read before them (incremental
-    reads), so a regression at the seam between two reads is seen too. A reader that already knows
-    its records' steps never go back (``never_regress``, from the ``first_step``) saves the check. Returns the records and the
-    lowest step a restart went back to (data read earlier at or after it is stale), or None.
+    ``records`` carry their file order in ``seq`` (their rows may be grouped by metric). ``last_step``
+    is the last step read before them (incremental reads), so a regression at the seam between two
+    reads is seen too. A reader that already knows its records' steps never go back
+    (``never_regress``, from the ``first_step``) saves the check. Returns the records and the lowest
+    step a restart went back to (data read earlier at or after it is stale), or None.
     """
     if records.height == 0:
         return records, None
